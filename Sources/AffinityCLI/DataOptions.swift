@@ -1,0 +1,73 @@
+import ArgumentParser
+import AffinityCore
+import AffinityData
+
+/// Where the interactions come from: a built-in dataset by name, or files.
+struct DataOptions: ParsableArguments {
+    @Option(name: .long, help: "A built-in dataset (\(BuiltinDataset.all.map(\.name).joined(separator: ", "))).")
+    var dataset: String?
+
+    @Option(name: .long, help: "A RecBole folder (PATH/NAME.inter …), a LightGCN folder (train.txt, test.txt) or a CSV/TSV file.")
+    var data: String?
+
+    @Option(name: .long, help: "atomic, lightgcn or csv (guessed from PATH when omitted).")
+    var format: String?
+
+    @Option(name: .long, help: "CSV column holding user ids (header name or 0-based number).")
+    var userCol: String?
+    @Option(name: .long, help: "CSV column holding item ids.")
+    var itemCol: String?
+    @Option(name: .long, help: "CSV column holding ratings.")
+    var ratingCol: String?
+    @Option(name: .long, help: "CSV column holding timestamps.")
+    var timeCol: String?
+    @Option(name: .long, help: "CSV field delimiter: a single character, or 'tab'.")
+    var delimiter: String?
+    @Flag(name: .long, help: "The CSV file has no header line.")
+    var noHeader = false
+
+    @Flag(name: .long, help: "Skip malformed lines instead of stopping (their count is reported).")
+    var skipBadLines = false
+
+    func load() throws -> Dataset {
+        let options = ReadOptions(skipBadLines: skipBadLines)
+        let loaded: Dataset
+        switch (dataset, data) {
+        case (let name?, nil):
+            guard let builtin = BuiltinDataset.named(name) else {
+                throw ValidationError("unknown built-in dataset '\(name)' (available: \(BuiltinDataset.all.map(\.name).joined(separator: ", "))); use --data PATH for files")
+            }
+            loaded = try builtin.load(options: options)
+        case (nil, let path?):
+            let fmt: DataFormat
+            if let f = format {
+                guard let parsed = DataFormat(rawValue: f) else { throw ValidationError("unknown format '\(f)' (use atomic, lightgcn or csv)") }
+                fmt = parsed
+            } else {
+                guard let guessed = DatasetLoader.detectFormat(path: path) else {
+                    throw ValidationError("cannot tell the format of '\(path)' (not found, or a folder with neither train.txt nor NAME.inter); pass --format")
+                }
+                fmt = guessed
+            }
+            var columns = ColumnMap(user: userCol, item: itemCol, rating: ratingCol, timestamp: timeCol, hasHeader: !noHeader)
+            if let d = delimiter {
+                if d == "tab" || d == "\\t" { columns.delimiter = UInt8(ascii: "\t") } else {
+                    guard d.utf8.count == 1 else { throw ValidationError("--delimiter must be one character or 'tab'") }
+                    columns.delimiter = d.utf8.first!
+                }
+            } else if path.hasSuffix(".tsv") {
+                columns.delimiter = UInt8(ascii: "\t")
+            }
+            loaded = try DatasetLoader.load(path: path, format: fmt, columns: columns, options: options)
+        case (nil, nil):
+            throw ValidationError("give --dataset NAME or --data PATH")
+        case (.some, .some):
+            throw ValidationError("give either --dataset or --data, not both")
+        }
+        if loaded.skipped.count > 0 {
+            let first = loaded.skipped.examples.first.map { " (first: \($0))" } ?? ""
+            writeStandardError("warning: skipped \(loaded.skipped.count) malformed line(s)\(first)\n")
+        }
+        return loaded
+    }
+}

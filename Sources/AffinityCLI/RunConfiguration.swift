@@ -1,0 +1,160 @@
+import ArgumentParser
+import AffinityCore
+import AffinityData
+import AffinityEval
+import AffinityModels
+import Yams
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Settings for a run, merged from (lowest to highest precedence) built-in defaults, a YAML config
+/// file, then `--set key=value` and dedicated flags — RecBole's rule.
+///
+/// General keys (read here): `seed`, `split`, `topk`, `metrics`, `threshold`, `dedup`, `user_core`,
+/// `item_core`. Every other key is a model hyperparameter; `MODEL.key` scopes one to a single model.
+/// A key that no selected model reads is an error.
+struct RunConfiguration {
+    var values: [String: String] = [:]
+
+    init(configFile: String?, overrides: [String]) throws {
+        if let path = configFile { values = try Self.readYAML(path) }
+        for item in overrides {
+            guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+                throw ValidationError("--set expects key=value, got '\(item)'")
+            }
+            values[String(item[..<eq]).trimmingCharacters(in: " ")] =
+                Self.normaliseList(String(item[item.index(after: eq)...]).trimmingCharacters(in: " "))
+        }
+    }
+
+    /// Flattens a YAML mapping into `key → text` (lists become comma-separated; nested mappings `a.b`).
+    static func readYAML(_ path: String) throws -> [String: String] {
+        guard let f = fopen(path, "r") else { throw DataError(file: path, .fileNotFound) }
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            bytes += buf[0..<n]
+            if n < buf.count { break }
+        }
+        fclose(f)
+        let text = String(decoding: bytes, as: UTF8.self)
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw DataError(file: path, .invalidFormat("invalid YAML: \(error)"))
+        }
+        guard let root = node else { return [:] }
+        guard case .mapping(let mapping) = root else { throw DataError(file: path, .invalidFormat("the config must be a YAML mapping")) }
+        var out: [String: String] = [:]
+        func flatten(_ node: Node, prefix: String) throws {
+            switch node {
+            case .scalar(let s): out[prefix] = s.string
+            case .sequence(let seq):
+                out[prefix] = try seq.map { n -> String in
+                    guard case .scalar(let s) = n else { throw DataError(file: path, .invalidFormat("'\(prefix)': lists may hold only scalars")) }
+                    return s.string
+                }.joined(separator: ",")
+            case .mapping(let m):
+                for (k, v) in m {
+                    guard case .scalar(let key) = k else { continue }
+                    try flatten(v, prefix: prefix.isEmpty ? key.string : prefix + "." + key.string)
+                }
+            default: break
+            }
+        }
+        for (k, v) in mapping {
+            guard case .scalar(let key) = k else { continue }
+            // `models:` / `model:` sections scope settings to one model: models.ease.reg_weight → ease.reg_weight.
+            if key.string == "models" || key.string == "model_settings", case .mapping = v {
+                try flatten(v, prefix: "")
+            } else {
+                try flatten(v, prefix: key.string)
+            }
+        }
+        return out
+    }
+
+    /// `[10, 20]` or `10,20` → `10,20`.
+    static func normaliseList(_ s: String) -> String {
+        var t = s
+        if t.hasPrefix("[") && t.hasSuffix("]") { t = String(t.dropFirst().dropLast()) }
+        return t.split(separator: ",").map { $0.trimmingCharacters(in: " ") }.joined(separator: ",")
+    }
+
+    static let generalKeys: Set<String> = ["seed", "split", "topk", "metrics", "threshold", "dedup", "user_core", "item_core"]
+
+    func string(_ key: String) -> String? { values[key] }
+
+    func int(_ key: String, default value: Int) throws -> Int {
+        guard let s = values[key] else { return value }
+        guard let v = Int(s) else { throw ValidationError("setting '\(key)': '\(s)' is not an integer") }
+        return v
+    }
+
+    var cutoffs: [Int] {
+        get throws {
+            let text = values["topk"] ?? "10,20"
+            let ks = text.split(separator: ",").map { Int($0.trimmingCharacters(in: " ")) }
+            guard !ks.isEmpty, ks.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("setting 'topk': '\(text)' must list positive integers") }
+            return ks.map { $0! }
+        }
+    }
+
+    var metrics: [RankingMetric] {
+        get throws {
+            guard let text = values["metrics"] else { return RankingMetric.allCases }
+            return try text.split(separator: ",").map { try RankingMetric(parsing: $0.trimmingCharacters(in: " ")) }
+        }
+    }
+
+    var preprocessing: Preprocessing {
+        get throws {
+            var p = Preprocessing()
+            if let t = values["threshold"] {
+                guard let v = Float(t) else { throw ValidationError("setting 'threshold': '\(t)' is not a number") }
+                p.ratingThreshold = v
+            }
+            if let d = values["dedup"] {
+                guard let v = Preprocessing.Deduplication(rawValue: d) else { throw ValidationError("setting 'dedup': use none, first or last") }
+                p.deduplicate = v
+            }
+            p.userCore = try int("user_core", default: 0)
+            p.itemCore = try int("item_core", default: 0)
+            return p
+        }
+    }
+
+    /// The model hyperparameters for `model`: unscoped non-general keys plus `model.key` ones.
+    func hyperparameters(for model: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for (k, v) in values where !Self.generalKeys.contains(k) && !k.contains(".") { out[k] = v }
+        for (k, v) in values where k.hasPrefix(model + ".") { out[String(k.dropFirst(model.count + 1))] = v }
+        return out
+    }
+
+    /// Keys scoped to a model that is not selected, or unscoped keys no selected model read.
+    func checkUsed(models: [String], read: Set<String>) throws {
+        for key in values.keys.sorted() where !Self.generalKeys.contains(key) {
+            if let dot = key.firstIndex(of: ".") {
+                let scope = String(key[..<dot])
+                if !models.contains(scope) { throw ValidationError("setting '\(key)' is scoped to model '\(scope)', which is not selected") }
+            } else if !read.contains(key) {
+                throw ValidationError("unknown setting '\(key)': no selected model (\(models.joined(separator: ", "))) uses it")
+            }
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s.removeFirst() }
+        while s.last == set { s.removeLast() }
+        return String(s)
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> String { String(self).trimmingCharacters(in: set) }
+}

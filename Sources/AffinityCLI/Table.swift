@@ -1,0 +1,42 @@
+/// Plain-text tables for the terminal.
+struct TextTable {
+    var header: [String]
+    var rows: [[String]] = []
+
+    init(_ header: [String]) { self.header = header }
+
+    mutating func add(_ row: [String]) { rows.append(row) }
+
+    func render() -> String {
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in
+                i == 0 ? c.padded(to: widths[i])
+                       : String(repeating: " ", count: widths[i] - c.count) + c
+            }.joined(separator: "  ")
+        }
+        var out = [line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")]
+        out += rows.map(line)
+        return out.joined(separator: "\n")
+    }
+}
+
+func fixed(_ x: Double, _ digits: Int = 4) -> String {
+    guard x.isFinite else { return "-" }
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let r = (x * scale).rounded() / scale
+    var s = String(r)
+    if let dot = s.firstIndex(of: ".") {
+        let decimals = s.distance(from: dot, to: s.endIndex) - 1
+        if decimals < digits { s += String(repeating: "0", count: digits - decimals) }
+    } else { s += "." + String(repeating: "0", count: digits) }
+    return s
+}
+
+extension String {
+    func padded(to n: Int) -> String {
+        count >= n ? self : self + String(repeating: " ", count: n - count)
+    }
+}

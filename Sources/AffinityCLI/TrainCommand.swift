@@ -1,0 +1,142 @@
+import ArgumentParser
+import AffinityCore
+import AffinityData
+import AffinityEval
+import AffinityModels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `affinity train`: load, split, fit one or more models, evaluate on validation and test, print a table.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train and evaluate models (full ranking, RecBole's protocol by default).",
+        discussion: """
+        Defaults follow RecBole's general-recommendation protocol: per-user random 8:1:1 split (or the
+        data's own split), full ranking with training items excluded (and validation items when testing),
+        topk 10 and 20, seed 2020. Settings: --config FILE.yaml, then --set key=value (highest precedence).
+        General keys: seed, split, topk, metrics, threshold, dedup, user_core, item_core; any other key is
+        a model hyperparameter (MODEL.key scopes it to one model).
+        """)
+
+    @OptionGroup var data: DataOptions
+
+    @Option(name: .long, help: "Model name, or several separated by commas (see `affinity models`).")
+    var model: String
+
+    @Option(name: .long, help: "YAML file of settings.")
+    var config: String?
+
+    @Option(name: .customLong("set"), help: "key=value setting (repeatable; lists as topk=10,20).")
+    var settings: [String] = []
+
+    @Option(name: .long, help: "Random seed for splitting, sampling and initialisation (default 2020).")
+    var seed: UInt64?
+
+    @Option(name: .long, help: "ratio:0.8,0.1,0.1 | loo | temporal:0.8,0.1,0.1 | fixed.")
+    var split: String?
+
+    @Option(name: .long, help: "Write the run record (JSON) here.")
+    var output: String?
+
+    @Option(name: .long, help: "Write per-user test metrics (CSV) here.")
+    var perUser: String?
+
+    @Flag(name: .long, help: "No progress output.")
+    var quiet = false
+
+    func run() throws {
+        try reportingErrors { try execute() }
+    }
+
+    func execute() throws {
+        var overrides = settings
+        if let seed { overrides.append("seed=\(seed)") }
+        if let split { overrides.append("split=\(split)") }
+        let run = try RunConfiguration(configFile: config, overrides: overrides)
+        let modelNames = model.split(separator: ",").map { $0.trimmingCharacters(in: " ") }
+        let types = try modelNames.map { try ModelRegistry.type(named: $0) }
+        let names = types.map { $0.name }
+
+        // Configure every model before any work, so a bad setting fails fast.
+        var read = Set<String>()
+        var hyper: [Hyperparameters] = []
+        var models: [any Recommender] = []
+        for type in types {
+            var h = Hyperparameters(run.hyperparameters(for: type.name))
+            models.append(try type.init(&h))
+            read.formUnion(h.effective.keys)
+            for key in run.values.keys where key.hasPrefix(type.name + ".") {
+                let bare = String(key.dropFirst(type.name.count + 1))
+                if h.effective[bare] == nil {
+                    throw ValidationError("unknown setting '\(key)' for model '\(type.name)'")
+                }
+            }
+            hyper.append(h)
+        }
+        try run.checkUsed(models: names, read: read)
+        let seedValue = UInt64(try run.int("seed", default: 2020))
+        let cutoffs = try run.cutoffs
+        let metrics = try run.metrics
+
+        let (loaded, loadSeconds) = try timed { try data.load() }
+        let dataset = try run.preprocessing.apply(to: loaded)
+        let strategy = try run.string("split").map(SplitStrategy.init(parsing:))
+            ?? (dataset.predefinedSplit != nil ? .predefined : .userRandomRatio([0.8, 0.1, 0.1]))
+        let (split, splitSeconds) = try timed { try DataSplit.make(dataset, strategy: strategy, seed: seedValue) }
+        let verbose = !quiet
+        let log: @Sendable (String) -> Void = { message in if verbose { writeStandardError(message + "\n") } }
+        log("\(dataset.name): \(dataset.userCount) users, \(dataset.itemCount) items, \(dataset.interactions.count) interactions; " +
+            "split \(strategy): train \(split.train.count), valid \(split.valid.count), test \(split.test.count)")
+
+        let training = TrainingData(split: split)
+        let evaluator = RankingEvaluator(cutoffs: cutoffs, metrics: metrics)
+        let fingerprint = dataset.fingerprint
+        var records: [RunRecord] = []
+        var testResults: [EvaluationResult] = []
+        for (index, model) in models.enumerated() {
+            let name = names[index]
+            let context = TrainingContext(seed: seedValue, showProgress: !quiet, log: log)
+            log("fitting \(name)…")
+            let (_, fitSeconds) = try timed { try model.fit(training, context: context) }
+            let valid = split.valid.count > 0
+                ? evaluator.evaluate(model, target: split.validMatrix, exclude: [split.trainMatrix]) : .empty
+            let test = evaluator.evaluate(model, target: split.testMatrix,
+                                          exclude: split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix])
+            log("\(name): fit \(fixed(fitSeconds, 2)) s, test evaluation \(fixed(test.seconds, 2)) s")
+            testResults.append(test)
+            var config = hyper[index].effective
+            config["split"] = strategy.description
+            config["topk"] = cutoffs.map(String.init).joined(separator: ",")
+            config["dedup"] = (try run.preprocessing).deduplicate.rawValue
+            if let t = try run.preprocessing.ratingThreshold { config["threshold"] = String(t) }
+            records.append(RunRecord(
+                model: name, dataset: dataset.name, config: config, seed: seedValue, dataFingerprint: fingerprint,
+                timings: ["load_s": loadSeconds, "split_s": splitSeconds, "fit_s": fitSeconds,
+                          "valid_eval_s": valid.seconds, "test_eval_s": test.seconds],
+                metrics: ["valid": valid.metrics, "test": test.metrics], versions: RunRecord.versions))
+        }
+
+        // Metrics table: one row per metric@k, one column per model (test set).
+        var table = TextTable(["test"] + names)
+        for key in evaluator.keys { table.add([key] + testResults.map { fixed($0.metrics[key] ?? .nan) }) }
+        print("\(dataset.name) — \(split.test.count) test interactions, \(testResults.first?.users.count ?? 0) users evaluated, split \(strategy), seed \(seedValue)")
+        print(table.render())
+
+        if let output { try RunRecord.write(records, to: output) }
+        if let perUser, let last = testResults.last {
+            try writePerUser(last, dataset: dataset, keys: evaluator.keys.filter { last.perUser[$0] != nil }, path: perUser)
+        }
+    }
+
+    private func writePerUser(_ result: EvaluationResult, dataset: Dataset, keys: [String], path: String) throws {
+        var text = "user," + keys.joined(separator: ",") + "\n"
+        for (i, u) in result.users.enumerated() {
+            text += dataset.users.raw(u) + "," + keys.map { String(result.perUser[$0]![i]) }.joined(separator: ",") + "\n"
+        }
+        guard let f = fopen(path, "w") else { throw DataError(file: path, .unreadable("cannot open for writing")) }
+        defer { fclose(f) }
+        fputs(text, f)
+    }
+}

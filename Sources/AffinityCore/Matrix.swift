@@ -1,0 +1,32 @@
+/// A dense Float32 matrix in row-major order, stored contiguously: element (r, c) is at `r * cols + c`.
+public struct Matrix: Sendable, Equatable {
+    public let rows: Int
+    public let cols: Int
+    public var storage: [Float]
+
+    /// A `rows × cols` matrix filled with `value`.
+    public init(rows: Int, cols: Int, repeating value: Float = 0) {
+        precondition(rows >= 0 && cols >= 0, "negative matrix shape")
+        self.rows = rows
+        self.cols = cols
+        self.storage = [Float](repeating: value, count: rows * cols)
+    }
+
+    /// Wraps existing row-major values; `values.count` must be `rows * cols`.
+    public init(rows: Int, cols: Int, values: [Float]) {
+        precondition(values.count == rows * cols, "matrix shape \(rows)×\(cols) does not match \(values.count) values")
+        self.rows = rows
+        self.cols = cols
+        self.storage = values
+    }
+
+    public subscript(row: Int, col: Int) -> Float {
+        get { storage[row * cols + col] }
+        set { storage[row * cols + col] = newValue }
+    }
+
+    /// A copy of one row.
+    public func row(_ r: Int) -> ArraySlice<Float> {
+        storage[(r * cols)..<((r + 1) * cols)]
+    }
+}

@@ -1,0 +1,290 @@
+import AffinityCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// On-disk layouts Affinity reads.
+public enum DataFormat: String, Sendable, CaseIterable {
+    /// A RecBole-style folder `PATH/NAME.inter` (+ optional `.item`, `.user`, `.kg`, `.link`), NAME = folder name.
+    case atomic
+    /// A LightGCN-style folder with `train.txt` and `test.txt` (`user item item …` per line): a fixed split.
+    case lightgcn
+    /// One delimited text file (CSV/TSV) with a column map.
+    case csv
+}
+
+/// Which columns of a delimited file hold what. Names refer to header fields; without a header, use
+/// 0-based column numbers ("0", "1", …). A nil rating or timestamp means "find it if present".
+public struct ColumnMap: Sendable {
+    public var user: String?
+    public var item: String?
+    public var rating: String?
+    public var timestamp: String?
+    public var delimiter: UInt8
+    public var hasHeader: Bool
+
+    public init(user: String? = nil, item: String? = nil, rating: String? = nil, timestamp: String? = nil,
+                delimiter: UInt8 = UInt8(ascii: ","), hasHeader: Bool = true) {
+        self.user = user; self.item = item; self.rating = rating; self.timestamp = timestamp
+        self.delimiter = delimiter; self.hasHeader = hasHeader
+    }
+
+    static let userNames = ["user_id", "userId", "user", "uid", "userid"]
+    static let itemNames = ["item_id", "itemId", "movieId", "item", "iid", "itemid"]
+    static let ratingNames = ["rating", "ratings", "score", "value"]
+    static let timeNames = ["timestamp", "time", "ts"]
+}
+
+public enum DatasetLoader {
+    /// Loads a dataset from `path` in `format`.
+    public static func load(path: String, format: DataFormat, columns: ColumnMap = ColumnMap(),
+                            options: ReadOptions = ReadOptions()) throws -> Dataset {
+        switch format {
+        case .atomic: return try loadAtomic(folder: path, options: options)
+        case .lightgcn: return try loadLightGCN(folder: path, options: options)
+        case .csv: return try loadDelimited(file: path, columns: columns, options: options)
+        }
+    }
+
+    /// Guesses the format of `path`: a folder with train.txt → lightgcn; a folder with NAME.inter → atomic;
+    /// a file → csv.
+    public static func detectFormat(path: String) -> DataFormat? {
+        if isDirectory(path) {
+            if fileExists(path + "/train.txt") { return .lightgcn }
+            if fileExists(path + "/" + baseName(path) + ".inter") { return .atomic }
+            return nil
+        }
+        return fileExists(path) ? .csv : nil
+    }
+
+    // MARK: RecBole atomic
+
+    public static func loadAtomic(folder: String, options: ReadOptions = ReadOptions()) throws -> Dataset {
+        let name = baseName(folder)
+        let interPath = folder + "/" + name + ".inter"
+        guard isDirectory(folder) else { throw DataError(file: folder, .fileNotFound) }
+        var reader = AtomicFileReader(path: interPath, options: options)
+        var users = IDMap(), items = IDMap()
+        var inter = Interactions()
+        var ratings: [Float] = [], times: [Double] = []
+        var ui = -1, ii = -1, ri = -1, ti = -1
+        try reader.forEachRow { line, f, number in
+            let u = Bytes.string(line, f[ui]), i = Bytes.string(line, f[ii])
+            guard !u.isEmpty, !i.isEmpty else {
+                throw DataError(file: interPath, line: number, .invalidValue("empty user or item id"))
+            }
+            var r: Float = 1, t: Double = 0
+            if ri >= 0 {
+                guard let v = Bytes.parseDouble(line, f[ri]), v.isFinite else {
+                    throw DataError(file: interPath, line: number, .unparsableNumber(field: "rating", text: Bytes.string(line, f[ri])))
+                }
+                r = Float(v)
+            }
+            if ti >= 0 {
+                guard let v = Bytes.parseDouble(line, f[ti]), v.isFinite else {
+                    throw DataError(file: interPath, line: number, .unparsableNumber(field: "timestamp", text: Bytes.string(line, f[ti])))
+                }
+                t = v
+            }
+            inter.users.append(users.intern(u))
+            inter.items.append(items.intern(i))
+            if ri >= 0 { ratings.append(r) }
+            if ti >= 0 { times.append(t) }
+        } onHeader: { header in
+            // RecBole's default field names.
+            ui = header.firstIndex { $0.name == "user_id" } ?? -1
+            ii = header.firstIndex { $0.name == "item_id" } ?? -1
+            ri = header.firstIndex { $0.name == "rating" && $0.type == .float } ?? -1
+            ti = header.firstIndex { $0.name == "timestamp" && $0.type == .float } ?? -1
+            guard ui >= 0 else { throw DataError(file: interPath, line: 1, .missingColumn("user_id")) }
+            guard ii >= 0 else { throw DataError(file: interPath, line: 1, .missingColumn("item_id")) }
+        }
+        if ri >= 0 { inter.ratings = ratings }
+        if ti >= 0 { inter.timestamps = times }
+        var dataset = Dataset(name: name, users: users, items: items, interactions: inter)
+        dataset.skipped = reader.skipped
+
+        // Titles from NAME.item when present: the first field whose name contains "title".
+        let itemPath = folder + "/" + name + ".item"
+        if fileExists(itemPath) {
+            var itemReader = AtomicFileReader(path: itemPath, options: options)
+            let table = try itemReader.readTable()
+            dataset.skipped.merge(itemReader.skipped)
+            if let titleField = table.fields.first(where: { $0.name.contains("title") }) {
+                let ids = try table.column("item_id"), titles = try table.column(titleField.name)
+                var byItem = [String](repeating: "", count: items.count)
+                for (id, title) in zip(ids, titles) { if let d = items.dense(id) { byItem[Int(d)] = title } }
+                dataset.itemTitles = byItem
+            }
+        }
+        // Validate the other atomic files when present, so a broken file is reported at load time.
+        for ext in ["user", "kg", "link"] {
+            let p = folder + "/" + name + "." + ext
+            if fileExists(p) {
+                var r = AtomicFileReader(path: p, options: options)
+                try r.forEachRow { _, _, _ in }
+                dataset.skipped.merge(r.skipped)
+            }
+        }
+        return dataset
+    }
+
+    // MARK: LightGCN train.txt / test.txt
+
+    public static func loadLightGCN(folder: String, options: ReadOptions = ReadOptions()) throws -> Dataset {
+        guard isDirectory(folder) else { throw DataError(file: folder, .fileNotFound) }
+        var userIndex: [Int: Int32] = [:], itemIndex: [Int: Int32] = [:]
+        var userRaw: [Int] = [], itemRaw: [Int] = []
+        var inter = Interactions()
+        var parts: [SplitPart] = []
+        var skipped = SkippedLines()
+        var ranges: [Range<Int>] = []
+        var lineItems: [Int32] = []
+        let files: [(String, SplitPart, Bool)] = [("train.txt", .train, true), ("valid.txt", .valid, false), ("test.txt", .test, true)]
+        for (file, part, required) in files {
+            let path = folder + "/" + file
+            if !required && !fileExists(path) { continue }
+            try LineReader(path: path).forEachLine { line, number in
+                Bytes.splitWhitespace(line, into: &ranges)
+                if ranges.isEmpty { return }
+                do {
+                    guard let u = Bytes.parseInt(line, ranges[0]), u >= 0 else {
+                        throw DataError(file: path, line: number, .unparsableNumber(field: "user", text: Bytes.string(line, ranges[0])))
+                    }
+                    lineItems.removeAll(keepingCapacity: true)
+                    for r in ranges.dropFirst() {
+                        guard let i = Bytes.parseInt(line, r), i >= 0 else {
+                            throw DataError(file: path, line: number, .unparsableNumber(field: "item", text: Bytes.string(line, r)))
+                        }
+                        if let d = itemIndex[i] { lineItems.append(d) } else {
+                            let d = Int32(itemRaw.count); itemIndex[i] = d; itemRaw.append(i); lineItems.append(d)
+                        }
+                    }
+                    let du: Int32
+                    if let d = userIndex[u] { du = d } else { du = Int32(userRaw.count); userIndex[u] = du; userRaw.append(u) }
+                    for d in lineItems {
+                        inter.users.append(du); inter.items.append(d); parts.append(part)
+                    }
+                } catch let error as DataError where options.skipBadLines {
+                    skipped.record(error)
+                }
+            }
+        }
+        var dataset = Dataset(name: baseName(folder), users: IDMap(rawIDs: userRaw.map(String.init)),
+                              items: IDMap(rawIDs: itemRaw.map(String.init)), interactions: inter, predefinedSplit: parts)
+        dataset.skipped = skipped
+        return dataset
+    }
+
+    // MARK: Delimited text
+
+    public static func loadDelimited(file: String, columns: ColumnMap, options: ReadOptions = ReadOptions()) throws -> Dataset {
+        var reader = DelimitedFileReader(path: file, delimiter: columns.delimiter, hasHeader: columns.hasHeader, options: options)
+        var users = IDMap(), items = IDMap()
+        var inter = Interactions()
+        var ratings: [Float] = [], times: [Double] = []
+        var indices: (u: Int, i: Int, r: Int, t: Int)? = nil
+        var header: [String]? = nil
+        func resolve(_ header: [String]?, fieldCount: Int) throws -> (Int, Int, Int, Int) {
+            func find(_ explicit: String?, _ candidates: [String], required: Bool, role: String) throws -> Int {
+                if let explicit {
+                    if let h = header, let i = h.firstIndex(of: explicit) { return i }
+                    if let i = Int(explicit), i >= 0, i < fieldCount { return i }
+                    throw DataError(file: file, line: 1, .missingColumn(explicit))
+                }
+                if let h = header, let i = h.firstIndex(where: { name in candidates.contains { $0.lowercased() == name.lowercased() } }) {
+                    return i
+                }
+                if header == nil {
+                    // Headerless default: user, item, rating, timestamp in that order.
+                    let pos = ["user": 0, "item": 1, "rating": 2, "timestamp": 3][role]!
+                    if pos < fieldCount { return pos }
+                }
+                if required { throw DataError(file: file, line: 1, .missingColumn(role)) }
+                return -1
+            }
+            return (try find(columns.user, ColumnMap.userNames, required: true, role: "user"),
+                    try find(columns.item, ColumnMap.itemNames, required: true, role: "item"),
+                    try find(columns.rating, ColumnMap.ratingNames, required: false, role: "rating"),
+                    try find(columns.timestamp, ColumnMap.timeNames, required: false, role: "timestamp"))
+        }
+        try reader.forEachRow { line, f, number in
+            if indices == nil {
+                let r = try resolve(header, fieldCount: f.count)
+                indices = (r.0, r.1, r.2, r.3)
+            }
+            let c = indices!
+            let u = Bytes.string(line, f[c.u]), i = Bytes.string(line, f[c.i])
+            guard !u.isEmpty, !i.isEmpty else {
+                throw DataError(file: file, line: number, .invalidValue("empty user or item id"))
+            }
+            if c.r >= 0 {
+                guard let v = Bytes.parseDouble(line, f[c.r]), v.isFinite else {
+                    throw DataError(file: file, line: number, .unparsableNumber(field: header?[c.r] ?? "rating", text: Bytes.string(line, f[c.r])))
+                }
+                ratings.append(Float(v))
+            }
+            if c.t >= 0 {
+                guard let v = Bytes.parseDouble(line, f[c.t]), v.isFinite else {
+                    throw DataError(file: file, line: number, .unparsableNumber(field: header?[c.t] ?? "timestamp", text: Bytes.string(line, f[c.t])))
+                }
+                times.append(v)
+            }
+            inter.users.append(users.intern(u))
+            inter.items.append(items.intern(i))
+        } onHeader: { header = $0 }
+        if columns.hasHeader, indices == nil, let h = header {
+            // Header only: still check the column map so a wrong name is reported.
+            _ = try resolve(h, fieldCount: h.count)
+        }
+        if let c = indices {
+            if c.r >= 0 { inter.ratings = ratings }
+            if c.t >= 0 { inter.timestamps = times }
+        }
+        var dataset = Dataset(name: baseName(file), users: users, items: items, interactions: inter)
+        dataset.skipped = reader.skipped
+        return dataset
+    }
+
+    // MARK: Item titles from a side CSV (MovieLens movies.csv)
+
+    /// Reads `id,title,…` rows and attaches titles to the dataset's items.
+    public static func attachTitles(to dataset: inout Dataset, csv path: String, idColumn: String, titleColumn: String) throws {
+        var reader = DelimitedFileReader(path: path)
+        var titles = [String](repeating: "", count: dataset.itemCount)
+        var idIndex = -1, titleIndex = -1
+        try reader.forEachRow { line, f, _ in
+            if let d = dataset.items.dense(Bytes.string(line, f[idIndex])) { titles[Int(d)] = Bytes.string(line, f[titleIndex]) }
+        } onHeader: { header in
+            guard let i = header.firstIndex(of: idColumn) else { throw DataError(file: path, line: 1, .missingColumn(idColumn)) }
+            guard let t = header.firstIndex(of: titleColumn) else { throw DataError(file: path, line: 1, .missingColumn(titleColumn)) }
+            idIndex = i; titleIndex = t
+        }
+        dataset.itemTitles = titles
+    }
+
+    // MARK: File helpers
+
+    public static func fileExists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// The last path component without a trailing slash or a file extension.
+    public static func baseName(_ path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        let last = p.split(separator: "/").last.map(String.init) ?? String(p)
+        if !isDirectory(path), let dot = last.lastIndex(of: "."), dot != last.startIndex {
+            return String(last[..<dot])
+        }
+        return last
+    }
+}

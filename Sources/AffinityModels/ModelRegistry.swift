@@ -1,0 +1,29 @@
+/// Every model Affinity can train, by command-line name. Adding a model adds one line here.
+public enum ModelRegistry {
+    public static let models: [any Recommender.Type] = [
+        MostPop.self,
+        ItemKNN.self,
+        EASE.self,
+    ]
+
+    public static var names: [String] { models.map { $0.name } }
+
+    /// Other names accepted on the command line.
+    public static let aliases: [String: String] = ["pop": "mostpop", "most-pop": "mostpop", "itemcf": "itemknn", "easer": "ease"]
+
+    /// The registered type for `name` (or one of its aliases).
+    public static func type(named name: String) throws -> any Recommender.Type {
+        let key = aliases[name.lowercased()] ?? name.lowercased()
+        guard let type = models.first(where: { $0.name == key }) else { throw ModelError.unknownModel(name) }
+        return type
+    }
+
+    /// A new, unfitted model named `name` configured from `hyperparameters`; a given setting the model
+    /// does not read is an error.
+    public static func make(_ name: String, hyperparameters: inout Hyperparameters) throws -> any Recommender {
+        let type = try type(named: name)
+        let model = try type.init(&hyperparameters)
+        try hyperparameters.checkAllRead(model: type.name)
+        return model
+    }
+}

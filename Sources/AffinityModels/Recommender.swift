@@ -1,0 +1,79 @@
+import AffinityCore
+import AffinityData
+import AffinityEval
+
+/// What a model trains on.
+public struct TrainingData: Sendable {
+    public let userCount: Int
+    public let itemCount: Int
+    /// Binary user × item matrix of the training interactions (CSR, user rows).
+    public let userItems: SparseMatrix
+    /// The same matrix transposed (item rows).
+    public let itemUsers: SparseMatrix
+    /// The training interactions themselves (with ratings/timestamps when present).
+    public let interactions: Interactions
+
+    public init(userCount: Int, itemCount: Int, interactions: Interactions) {
+        self.userCount = userCount
+        self.itemCount = itemCount
+        self.interactions = interactions
+        userItems = interactions.matrix(users: userCount, items: itemCount)
+        itemUsers = userItems.transposed()
+    }
+
+    public init(split: DataSplit) {
+        self.init(userCount: split.userCount, itemCount: split.itemCount, interactions: split.train)
+    }
+}
+
+/// Run-time services a model may use while fitting.
+public struct TrainingContext: Sendable {
+    public var seed: UInt64
+    public var showProgress: Bool
+    public var log: @Sendable (String) -> Void
+
+    public init(seed: UInt64 = 2020, showProgress: Bool = false, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.seed = seed
+        self.showProgress = showProgress
+        self.log = log
+    }
+
+    public func progress(_ label: String, total: Int) -> ProgressReporter {
+        ProgressReporter(label: label, total: total, enabled: showProgress)
+    }
+}
+
+/// The one protocol every model conforms to: configured from hyperparameters (each with a documented
+/// default), fitted on training data, then able to score all items for a batch of users.
+public protocol Recommender: AnyObject, Scorer {
+    /// The name used on the command line (`--model NAME`).
+    static var name: String { get }
+    /// One line for `affinity models`.
+    static var summary: String { get }
+    /// Reads the model's settings; unknown or invalid values throw.
+    init(_ hyperparameters: inout Hyperparameters) throws
+    /// Learns from `data`.
+    func fit(_ data: TrainingData, context: TrainingContext) throws
+}
+
+public enum ModelError: Error, CustomStringConvertible {
+    case unknownModel(String)
+    case tooLarge(String)
+    case notFitted(String)
+
+    public var description: String {
+        switch self {
+        case .unknownModel(let name):
+            return "unknown model '\(name)' (available: \(ModelRegistry.names.joined(separator: ", ")))"
+        case .tooLarge(let why): return why
+        case .notFitted(let name): return "model '\(name)' has not been fitted"
+        }
+    }
+}
+
+/// Adds `row` (length `n`) scaled by `alpha` into `out`. The sparse-times-dense accumulation behind
+/// the neighbourhood models' scoring.
+@inline(__always)
+func addScaledRow(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Float>, _ n: Int, alpha: Float = 1) {
+    for c in 0..<n { out[c] += alpha * row[c] }
+}

@@ -1,0 +1,3 @@
+import AffinityCLI
+
+AffinityCommand.main()
