@@ -36,10 +36,12 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "affinity", dependencies: ["AffinityCLI"]),
-        .testTarget(name: "AffinityCoreTests", dependencies: ["AffinityCore"]),
-        .testTarget(name: "AffinityDataTests", dependencies: ["AffinityData"]),
-        .testTarget(name: "AffinityEvalTests", dependencies: ["AffinityEval"]),
-        .testTarget(name: "AffinityModelsTests", dependencies: ["AffinityModels"]),
-        .testTarget(name: "AffinityCLITests", dependencies: ["AffinityCLI"]),
+        // Fixtures and helpers shared by the test targets (not part of the library products).
+        .target(name: "AffinityTestSupport", dependencies: ["AffinityData"], path: "Tests/AffinityTestSupport"),
+        .testTarget(name: "AffinityCoreTests", dependencies: ["AffinityCore", "AffinityTestSupport"]),
+        .testTarget(name: "AffinityDataTests", dependencies: ["AffinityData", "AffinityTestSupport"]),
+        .testTarget(name: "AffinityEvalTests", dependencies: ["AffinityEval", "AffinityTestSupport"]),
+        .testTarget(name: "AffinityModelsTests", dependencies: ["AffinityModels", "AffinityTestSupport"]),
+        .testTarget(name: "AffinityCLITests", dependencies: ["AffinityCLI", "AffinityTestSupport"]),
     ]
 )

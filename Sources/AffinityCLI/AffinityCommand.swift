@@ -9,7 +9,7 @@ public struct AffinityCommand: ParsableCommand {
         commandName: "affinity",
         abstract: "Train, evaluate and serve recommendation models on user–item interaction data.",
         version: version,
-        subcommands: [TrainCommand.self, DatasetsCommand.self, RecommendCommand.self, ModelsCommand.self]
+        subcommands: [TrainCommand.self, DatasetsCommand.self, RecommendCommand.self, ModelsCommand.self, BenchCommand.self]
     )
 
     public init() {}

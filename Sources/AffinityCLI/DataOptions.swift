@@ -39,13 +39,16 @@ struct DataOptions: ParsableArguments {
             }
             loaded = try builtin.load(options: options)
         case (nil, let path?):
+            guard DatasetLoader.fileExists(path) || DatasetLoader.isDirectory(path) else {
+                throw DataError(file: path, .fileNotFound)
+            }
             let fmt: DataFormat
             if let f = format {
                 guard let parsed = DataFormat(rawValue: f) else { throw ValidationError("unknown format '\(f)' (use atomic, lightgcn or csv)") }
                 fmt = parsed
             } else {
                 guard let guessed = DatasetLoader.detectFormat(path: path) else {
-                    throw ValidationError("cannot tell the format of '\(path)' (not found, or a folder with neither train.txt nor NAME.inter); pass --format")
+                    throw ValidationError("cannot tell the format of folder '\(path)' (it has neither train.txt nor \(DatasetLoader.baseName(path)).inter); pass --format")
                 }
                 fmt = guessed
             }

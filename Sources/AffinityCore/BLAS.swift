@@ -76,6 +76,19 @@ public enum BLAS {
         #endif
     }
 
+    /// Runs `body` with the BLAS library single-threaded, for callers that parallelise above BLAS
+    /// (each worker thread doing its own small products), then restores the previous setting.
+    public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+        #if canImport(Accelerate)
+        return try body()
+        #else
+        let previous = openblas_get_num_threads()
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(previous) }
+        return try body()
+        #endif
+    }
+
     /// Threads the BLAS library uses.
     public static var threads: Int {
         #if canImport(Accelerate)

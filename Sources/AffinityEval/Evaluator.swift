@@ -1,5 +1,6 @@
 import AffinityCore
 import AffinityData
+import Foundation
 
 /// Anything that can score every item for a batch of users.
 public protocol Scorer {
@@ -61,50 +62,58 @@ public struct RankingEvaluator: Sendable {
         var lists = [Int32](repeating: -1, count: users.count * listLength)
         var listCounts = [Int](repeating: 0, count: users.count)
 
-        let batch = max(1, min(users.count, maxBufferFloats / itemCount))
-        var scores = [Float](repeating: 0, count: batch * itemCount)
-        var done = 0
-        while done < users.count {
-            let batchUsers = Array(users[done..<min(done + batch, users.count)])
-            scores.withUnsafeMutableBufferPointer { buf in
-                scorer.score(users: batchUsers, into: UnsafeMutableBufferPointer(rebasing: buf[0..<(batchUsers.count * itemCount)]))
-            }
-            let ctx = UnsafeSendable((
-                scores: scores.withUnsafeMutableBufferPointer { $0.baseAddress! },
-                values: values.withUnsafeMutableBufferPointer { $0.baseAddress! },
-                lists: lists.withUnsafeMutableBufferPointer { $0.baseAddress! },
-                counts: listCounts.withUnsafeMutableBufferPointer { $0.baseAddress! }))
-            let offset = done
-            Parallel.forEachChunk(0..<batchUsers.count) { chunk in
+        // Workers own contiguous slices of users; each scores a sub-batch into its own buffer (BLAS
+        // single-threaded inside), then selects and measures while the block is still in cache. This
+        // keeps both cores busy through scoring and selection, with no BLAS fork/join per batch.
+        let workers = Parallel.threads
+        let batch = max(1, min(users.count, maxBufferFloats / workers / itemCount, 256))
+        let ctx = UnsafeSendable((
+            values: values.withUnsafeMutableBufferPointer { $0.baseAddress! },
+            lists: lists.withUnsafeMutableBufferPointer { $0.baseAddress! },
+            counts: listCounts.withUnsafeMutableBufferPointer { $0.baseAddress! }))
+        let reporter = UnsafeSendable(progress)
+        let doneCounter = Counter()
+        BLAS.singleThreaded {
+            Parallel.forEachChunk(0..<users.count, minimumChunk: batch) { chunk in
                 let p = ctx.value
+                var scores = [Float](repeating: 0, count: batch * itemCount)
                 var topScores = [Float](repeating: 0, count: listLength)
                 var hits = [Bool](repeating: false, count: listLength)
-                for b in chunk {
-                    let user = Int(batchUsers[b])
-                    let row = p.scores + b * itemCount
-                    for m in exclude {
-                        for i in m.columns(ofRow: user) { row[Int(i)] = -.infinity }
-                    }
-                    let slot = offset + b
-                    let listPtr = p.lists + slot * listLength
-                    let n = topScores.withUnsafeMutableBufferPointer { ts in
-                        TopK.select(UnsafeBufferPointer(start: row, count: itemCount), k: listLength, index: listPtr, score: ts.baseAddress!)
-                    }
-                    p.counts[slot] = n
-                    hits.removeAll(keepingCapacity: true)
-                    for r in 0..<n { hits.append(target.contains(row: user, col: listPtr[r])) }
-                    let relevant = target.count(ofRow: user)
-                    var v = slot * valuesPerUser
-                    for metric in perUserMetrics {
-                        for k in cutoffs {
-                            p.values[v] = UserMetrics.value(metric, hits: hits, relevantCount: relevant, k: k)
-                            v += 1
+                var start = chunk.lowerBound
+                while start < chunk.upperBound {
+                    let end = min(start + batch, chunk.upperBound)
+                    let batchUsers = Array(users[start..<end])
+                    scores.withUnsafeMutableBufferPointer { buf in
+                        scorer.score(users: batchUsers, into: UnsafeMutableBufferPointer(rebasing: buf[0..<(batchUsers.count * itemCount)]))
+                        for b in 0..<batchUsers.count {
+                            let user = Int(batchUsers[b])
+                            let row = buf.baseAddress! + b * itemCount
+                            for m in exclude {
+                                for i in m.columns(ofRow: user) { row[Int(i)] = -.infinity }
+                            }
+                            let slot = start + b
+                            let listPtr = p.lists + slot * listLength
+                            let n = topScores.withUnsafeMutableBufferPointer { ts in
+                                TopK.select(UnsafeBufferPointer(start: row, count: itemCount), k: listLength, index: listPtr, score: ts.baseAddress!)
+                            }
+                            p.counts[slot] = n
+                            hits.removeAll(keepingCapacity: true)
+                            for r in 0..<n { hits.append(target.contains(row: user, col: listPtr[r])) }
+                            let relevant = target.count(ofRow: user)
+                            var v = slot * valuesPerUser
+                            for metric in perUserMetrics {
+                                for k in cutoffs {
+                                    p.values[v] = UserMetrics.value(metric, hits: hits, relevantCount: relevant, k: k)
+                                    v += 1
+                                }
+                            }
                         }
                     }
+                    let total = doneCounter.add(end - start)
+                    reporter.value?(total, users.count)
+                    start = end
                 }
             }
-            done += batchUsers.count
-            progress?(done, users.count)
         }
 
         // Means in a fixed order, so threads cannot change the result.
@@ -134,6 +143,13 @@ public struct RankingEvaluator: Sendable {
         result.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         return result
     }
+}
+
+/// A thread-safe running total (for progress from parallel workers).
+final class Counter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func add(_ n: Int) -> Int { lock.lock(); defer { lock.unlock() }; value += n; return value }
 }
 
 /// Scores from fixed user and item embeddings (`[users, d]` and `[items, d]`): score = ⟨u, i⟩ via BLAS.

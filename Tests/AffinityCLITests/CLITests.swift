@@ -1,0 +1,106 @@
+import Testing
+import Foundation
+import ArgumentParser
+@testable import AffinityCLI
+import AffinityTestSupport
+
+@Suite struct ConfigurationTests {
+    @Test func setOverridesConfigFileAndListsNormalise() throws {
+        let yaml = Fixtures.file("c.yaml", """
+        topk: [5, 10]
+        seed: 7
+        k: 50
+        models:
+          ease:
+            reg_weight: 100
+        """)
+        let run = try RunConfiguration(configFile: yaml, overrides: ["seed=9", "ease.reg_weight=300", "metrics=[recall, ndcg]"])
+        #expect(try run.cutoffs == [5, 10])
+        #expect(try run.int("seed", default: 2020) == 9)
+        #expect(run.hyperparameters(for: "ease") == ["k": "50", "reg_weight": "300"])
+        #expect(run.hyperparameters(for: "itemknn") == ["k": "50"])
+        #expect(try run.metrics == [.recall, .ndcg])
+    }
+
+    @Test func badConfigsAreReported() throws {
+        #expect(throws: (any Error).self) { _ = try RunConfiguration(configFile: nil, overrides: ["novalue"]) }
+        let broken = Fixtures.file("b.yaml", "topk: [5, 10\n")
+        #expect(throws: (any Error).self) { _ = try RunConfiguration(configFile: broken, overrides: []) }
+        let run = try RunConfiguration(configFile: nil, overrides: ["shrinkk=3"])
+        #expect(throws: (any Error).self) { try run.checkUsed(models: ["itemknn"], read: ["k", "shrink"]) }
+        let scoped = try RunConfiguration(configFile: nil, overrides: ["ease.reg_weight=3"])
+        #expect(throws: (any Error).self) { try scoped.checkUsed(models: ["itemknn"], read: ["k"]) }
+    }
+}
+
+@Suite struct CommandTests {
+    /// A small implicit-feedback CSV: 30 users with overlapping tastes over 12 items.
+    func fixtureCSV() -> String {
+        var lines = ["user,item,rating,timestamp"]
+        for u in 0..<30 {
+            for i in 0..<12 where (u + i) % 3 != 0 || i < 2 { lines.append("u\(u),i\(i),\(1 + (u + i) % 5),\(u * 100 + i)") }
+        }
+        return Fixtures.file("toy.csv", lines.joined(separator: "\n") + "\n")
+    }
+
+    func run(_ args: [String]) throws {
+        var command = try AffinityCommand.parseAsRoot(args)
+        try command.run()
+    }
+
+    @Test func trainWritesARunRecord() throws {
+        let out = Fixtures.temporaryFolder() + "/run.json"
+        try run(["train", "--data", fixtureCSV(), "--model", "itemknn", "--set", "k=5", "--quiet", "--output", out])
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as! [String: Any]
+        for key in ["model", "dataset", "config", "seed", "data_fingerprint", "timings", "metrics", "versions"] {
+            #expect(json[key] != nil, "missing \(key)")
+        }
+        #expect(json["model"] as? String == "itemknn")
+        #expect(json["seed"] as? Int == 2020)
+        let metrics = json["metrics"] as! [String: [String: Double]]
+        #expect(metrics["test"]?["recall@20"] != nil && metrics["test"]?["ndcg@10"] != nil && metrics["valid"]?["recall@20"] != nil)
+        #expect((json["config"] as! [String: String])["k"] == "5")
+    }
+
+    @Test func sameSeedSameMetrics() throws {
+        let dir = Fixtures.temporaryFolder()
+        let csv = fixtureCSV()
+        for name in ["a", "b"] {
+            try run(["train", "--data", csv, "--model", "mostpop,ease", "--quiet", "--seed", "3", "--output", "\(dir)/\(name).json"])
+        }
+        let a = try Data(contentsOf: URL(fileURLWithPath: dir + "/a.json")), b = try Data(contentsOf: URL(fileURLWithPath: dir + "/b.json"))
+        let ma = (try JSONSerialization.jsonObject(with: a) as! [[String: Any]]).map { $0["metrics"] as! [String: [String: Double]] }
+        let mb = (try JSONSerialization.jsonObject(with: b) as! [[String: Any]]).map { $0["metrics"] as! [String: [String: Double]] }
+        #expect(ma == mb)
+    }
+
+    @Test func errorsExitNonZero() throws {
+        let csv = fixtureCSV()
+        for args in [["train", "--data", csv, "--model", "nosuch", "--quiet"],
+                     ["train", "--data", csv, "--model", "itemknn", "--set", "kk=3", "--quiet"],
+                     ["train", "--data", "/nonexistent.csv", "--model", "mostpop", "--quiet"],
+                     ["train", "--data", csv, "--model", "mostpop", "--split", "sideways", "--quiet"]] {
+            do {
+                try run(args)
+                Issue.record("expected failure for \(args)")
+            } catch {
+                #expect(AffinityCommand.exitCode(for: error) != .success, "\(args)")
+            }
+        }
+    }
+
+    @Test func datasetsAndRecommendRun() throws {
+        let csv = fixtureCSV()
+        try run(["datasets", "--data", csv])
+        try run(["recommend", "--data", csv, "--model", "itemknn", "--user", "u1", "-k", "3"])
+        #expect(throws: (any Error).self) { try run(["recommend", "--data", csv, "--model", "itemknn", "--user", "nobody"]) }
+        try run(["models"])
+    }
+
+    @Test func exportedSplitIsReadableAsRecBoleFiles() throws {
+        let dir = Fixtures.temporaryFolder()
+        try run(["datasets", "--data", fixtureCSV(), "--export-split", dir])
+        let train = try String(contentsOfFile: dir + "/toy/toy.train.inter", encoding: .utf8)
+        #expect(train.hasPrefix("user_id:token\titem_id:token\trating:float\ttimestamp:float\n"))
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import AffinityData
+
+/// Temporary files and shared-data locations for tests.
+public enum Fixtures {
+    /// A fresh temporary folder (removed at process exit is not guaranteed; they live under /tmp).
+    public static func temporaryFolder(_ label: String = "affinity") -> String {
+        let path = NSTemporaryDirectory() + "\(label)-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Writes `contents` to `name` in a fresh temporary folder and returns the file's path.
+    @discardableResult
+    public static func file(_ name: String, _ contents: String, in folder: String? = nil) -> String {
+        let dir = folder ?? temporaryFolder()
+        let path = dir + "/" + name
+        try! contents.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Writes raw bytes.
+    @discardableResult
+    public static func file(_ name: String, bytes: [UInt8], in folder: String? = nil) -> String {
+        let dir = folder ?? temporaryFolder()
+        let path = dir + "/" + name
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return path
+    }
+
+    /// The repository root (this file is Tests/AffinityTestSupport/Fixtures.swift).
+    public static let repositoryRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    /// `../shared/data/NAME` beside the repository, when it exists (tests using it skip otherwise).
+    public static func sharedData(_ name: String) -> String? {
+        let path = repositoryRoot + "/../shared/data/" + name
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
+    /// The built-in demo dataset, loaded from the repository.
+    public static func movieLensSmall() throws -> Dataset {
+        var d = try DatasetLoader.load(path: repositoryRoot + "/data/ml-latest-small/ratings.csv", format: .csv)
+        d.name = "ml-latest-small"
+        return d
+    }
+}
