@@ -97,7 +97,15 @@ struct TrainCommand: ParsableCommand {
         var testResults: [EvaluationResult] = []
         for (index, model) in models.enumerated() {
             let name = names[index]
-            let context = TrainingContext(seed: seedValue, showProgress: !quiet, log: log)
+            var context = TrainingContext(seed: seedValue, showProgress: !quiet, log: log)
+            if split.valid.count > 0 {
+                // Early stopping looks at the validation split; its cutoffs include 10 so RecBole's default
+                // valid_metric (mrr@10) is always available.
+                let validator = RankingEvaluator(cutoffs: Array(Set(cutoffs + [10])).sorted(), metrics: RankingMetric.allCases.filter(\.isPerUser))
+                context.validate = { scorer in
+                    validator.evaluate(scorer, target: split.validMatrix, exclude: [split.trainMatrix]).metrics
+                }
+            }
             log("fitting \(name)…")
             let (_, fitSeconds) = try timed { try model.fit(training, context: context) }
             let valid = split.valid.count > 0

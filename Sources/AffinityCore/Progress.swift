@@ -41,8 +41,9 @@ public final class ProgressReporter: @unchecked Sendable {
                 writeStandardError(line)
                 if done >= total { writeStandardError("\n") }
             } else {
+                // Plain logs only for work that lasts: short loops (an epoch of a small model) stay quiet.
                 let decile = Int(fraction * 10)
-                guard decile > lastDecile else { return }
+                guard decile > lastDecile, elapsed >= 1 || (lastDecile >= 0 && done >= total) else { return }
                 lastDecile = decile
                 writeStandardError("[\(label)] \(done)/\(total) (\(decile * 10)%) \(format(elapsed))s\n")
             }

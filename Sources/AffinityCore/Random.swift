@@ -1,7 +1,7 @@
 /// A small, fast, seedable PRNG (xoshiro256**, seeded through SplitMix64). Every random choice in
 /// Affinity — splits, sampling, initialisation — draws from one of these, so a seed fixes a run.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
+    @usableFromInline var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
     public init(seed: UInt64) {
         var x = seed
@@ -20,6 +20,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         SeededGenerator(seed: s0 ^ (stream &* 0xD1B5_4A32_D192_ED03) ^ s3)
     }
 
+    @inlinable
     public mutating func next() -> UInt64 {
         let result = rotl(s1 &* 5, 7) &* 9
         let t = s1 << 17
@@ -30,7 +31,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 
     /// Uniform integer in `0..<bound` (Lemire's nearly-divisionless method).
-    @inline(__always)
+    @inlinable
     public mutating func nextInt(below bound: Int) -> Int {
         precondition(bound > 0)
         var m = next().multipliedFullWidth(by: UInt64(bound))
@@ -45,12 +46,13 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     @inline(__always)
     public mutating func nextFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
 
-    @inline(__always) private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+    @inlinable @inline(__always) func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
 
 extension MutableCollection where Self: RandomAccessCollection, Index == Int {
     /// Fisher–Yates shuffle with Affinity's generator (the standard library's shuffle algorithm is not
     /// documented as stable across releases, so splits would not be reproducible across toolchains).
+    @inlinable
     public mutating func seededShuffle(using rng: inout SeededGenerator) {
         guard count > 1 else { return }
         var i = endIndex - 1

@@ -53,7 +53,7 @@ public enum DatasetLoader {
     public static func detectFormat(path: String) -> DataFormat? {
         if isDirectory(path) {
             if fileExists(path + "/train.txt") { return .lightgcn }
-            if fileExists(path + "/" + baseName(path) + ".inter") { return .atomic }
+            if fileExists(path + "/" + baseName(path) + ".inter") || fileExists(path + "/" + baseName(path) + ".train.inter") { return .atomic }
             return nil
         }
         return fileExists(path) ? .csv : nil
@@ -63,48 +63,30 @@ public enum DatasetLoader {
 
     public static func loadAtomic(folder: String, options: ReadOptions = ReadOptions()) throws -> Dataset {
         let name = baseName(folder)
-        let interPath = folder + "/" + name + ".inter"
         guard isDirectory(folder) else { throw DataError(file: folder, .fileNotFound) }
-        var reader = AtomicFileReader(path: interPath, options: options)
         var users = IDMap(), items = IDMap()
         var inter = Interactions()
-        var ratings: [Float] = [], times: [Double] = []
-        var ui = -1, ii = -1, ri = -1, ti = -1
-        try reader.forEachRow { line, f, number in
-            let u = Bytes.string(line, f[ui]), i = Bytes.string(line, f[ii])
-            guard !u.isEmpty, !i.isEmpty else {
-                throw DataError(file: interPath, line: number, .invalidValue("empty user or item id"))
+        var ratings: [Float]? = nil, times: [Double]? = nil
+        var skipped = SkippedLines()
+        var parts: [SplitPart]? = nil
+        let whole = folder + "/" + name + ".inter"
+        // RecBole benchmark files (NAME.train.inter, NAME.valid.inter, NAME.test.inter) give a fixed split.
+        let prefix = folder + "/" + name + "."
+        let benchmark: [(String, SplitPart)] = [(prefix + "train.inter", .train), (prefix + "valid.inter", .valid), (prefix + "test.inter", .test)]
+        if !fileExists(whole) && fileExists(benchmark[0].0) {
+            parts = []
+            for (path, part) in benchmark where fileExists(path) || part != .valid {
+                let before = inter.count
+                try readAtomicInteractions(path, options, &users, &items, &inter, &ratings, &times, &skipped)
+                parts! += [SplitPart](repeating: part, count: inter.count - before)
             }
-            var r: Float = 1, t: Double = 0
-            if ri >= 0 {
-                guard let v = Bytes.parseDouble(line, f[ri]), v.isFinite else {
-                    throw DataError(file: interPath, line: number, .unparsableNumber(field: "rating", text: Bytes.string(line, f[ri])))
-                }
-                r = Float(v)
-            }
-            if ti >= 0 {
-                guard let v = Bytes.parseDouble(line, f[ti]), v.isFinite else {
-                    throw DataError(file: interPath, line: number, .unparsableNumber(field: "timestamp", text: Bytes.string(line, f[ti])))
-                }
-                t = v
-            }
-            inter.users.append(users.intern(u))
-            inter.items.append(items.intern(i))
-            if ri >= 0 { ratings.append(r) }
-            if ti >= 0 { times.append(t) }
-        } onHeader: { header in
-            // RecBole's default field names.
-            ui = header.firstIndex { $0.name == "user_id" } ?? -1
-            ii = header.firstIndex { $0.name == "item_id" } ?? -1
-            ri = header.firstIndex { $0.name == "rating" && $0.type == .float } ?? -1
-            ti = header.firstIndex { $0.name == "timestamp" && $0.type == .float } ?? -1
-            guard ui >= 0 else { throw DataError(file: interPath, line: 1, .missingColumn("user_id")) }
-            guard ii >= 0 else { throw DataError(file: interPath, line: 1, .missingColumn("item_id")) }
+        } else {
+            try readAtomicInteractions(whole, options, &users, &items, &inter, &ratings, &times, &skipped)
         }
-        if ri >= 0 { inter.ratings = ratings }
-        if ti >= 0 { inter.timestamps = times }
-        var dataset = Dataset(name: name, users: users, items: items, interactions: inter)
-        dataset.skipped = reader.skipped
+        inter.ratings = ratings
+        inter.timestamps = times
+        var dataset = Dataset(name: name, users: users, items: items, interactions: inter, predefinedSplit: parts)
+        dataset.skipped = skipped
 
         // Titles from NAME.item when present: the first field whose name contains "title".
         let itemPath = folder + "/" + name + ".item"
@@ -129,6 +111,48 @@ public enum DatasetLoader {
             }
         }
         return dataset
+    }
+
+    /// Appends the interactions of one `.inter` file (RecBole's field names user_id, item_id, and optional
+    /// rating and timestamp floats) to shared id maps and columns.
+    static func readAtomicInteractions(_ interPath: String, _ options: ReadOptions, _ users: inout IDMap, _ items: inout IDMap,
+                                       _ inter: inout Interactions, _ ratings: inout [Float]?, _ times: inout [Double]?,
+                                       _ skipped: inout SkippedLines) throws {
+        var reader = AtomicFileReader(path: interPath, options: options)
+        var ui = -1, ii = -1, ri = -1, ti = -1
+        var fileRatings: [Float] = [], fileTimes: [Double] = []
+        let first = inter.count == 0
+        try reader.forEachRow { line, f, number in
+            let u = Bytes.string(line, f[ui]), i = Bytes.string(line, f[ii])
+            guard !u.isEmpty, !i.isEmpty else {
+                throw DataError(file: interPath, line: number, .invalidValue("empty user or item id"))
+            }
+            if ri >= 0 {
+                guard let v = Bytes.parseDouble(line, f[ri]), v.isFinite else {
+                    throw DataError(file: interPath, line: number, .unparsableNumber(field: "rating", text: Bytes.string(line, f[ri])))
+                }
+                fileRatings.append(Float(v))
+            }
+            if ti >= 0 {
+                guard let v = Bytes.parseDouble(line, f[ti]), v.isFinite else {
+                    throw DataError(file: interPath, line: number, .unparsableNumber(field: "timestamp", text: Bytes.string(line, f[ti])))
+                }
+                fileTimes.append(v)
+            }
+            inter.users.append(users.intern(u))
+            inter.items.append(items.intern(i))
+        } onHeader: { header in
+            ui = header.firstIndex { $0.name == "user_id" } ?? -1
+            ii = header.firstIndex { $0.name == "item_id" } ?? -1
+            ri = header.firstIndex { $0.name == "rating" && $0.type == .float } ?? -1
+            ti = header.firstIndex { $0.name == "timestamp" && $0.type == .float } ?? -1
+            guard ui >= 0 else { throw DataError(file: interPath, line: 1, .missingColumn("user_id")) }
+            guard ii >= 0 else { throw DataError(file: interPath, line: 1, .missingColumn("item_id")) }
+        }
+        skipped.merge(reader.skipped)
+        // A column kept only if every file has it.
+        if ri >= 0, first || ratings != nil { ratings = (ratings ?? []) + fileRatings } else { ratings = nil }
+        if ti >= 0, first || times != nil { times = (times ?? []) + fileTimes } else { times = nil }
     }
 
     // MARK: LightGCN train.txt / test.txt

@@ -4,6 +4,7 @@ public enum ModelRegistry {
         MostPop.self,
         ItemKNN.self,
         EASE.self,
+        BPRMF.self,
     ]
 
     public static var names: [String] { models.map { $0.name } }

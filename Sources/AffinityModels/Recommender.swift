@@ -27,15 +27,22 @@ public struct TrainingData: Sendable {
 }
 
 /// Run-time services a model may use while fitting.
-public struct TrainingContext: Sendable {
+public struct TrainingContext {
     public var seed: UInt64
     public var showProgress: Bool
-    public var log: @Sendable (String) -> Void
+    public var log: (String) -> Void
+    /// Validation metrics of a scorer (the CLI evaluates on the validation split); nil: no early stopping.
+    public var validate: ((any Scorer) -> [String: Double])?
+    /// Called after every epoch of gradient-trained models (the custom-model hook).
+    public var onEpoch: ((EpochReport) -> Void)?
 
-    public init(seed: UInt64 = 2020, showProgress: Bool = false, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(seed: UInt64 = 2020, showProgress: Bool = false, log: @escaping (String) -> Void = { _ in },
+                validate: ((any Scorer) -> [String: Double])? = nil, onEpoch: ((EpochReport) -> Void)? = nil) {
         self.seed = seed
         self.showProgress = showProgress
         self.log = log
+        self.validate = validate
+        self.onEpoch = onEpoch
     }
 
     public func progress(_ label: String, total: Int) -> ProgressReporter {

@@ -52,8 +52,16 @@ let tiny = TrainingData(userCount: 4, itemCount: 4,
         // Reference: P = (XᵀX + λI)⁻¹ by Gauss–Jordan in Double, B = −P / diag(P), diag 0.
         let x: [[Double]] = [[1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 1]]
         let n = 4
-        var g = (0..<n).map { i in (0..<n).map { j in (0..<4).reduce(0.0) { $0 + x[$1][i] * x[$1][j] } + (i == j ? lambda : 0) } }
-        var inv = (0..<n).map { i in (0..<n).map { j in i == j ? 1.0 : 0 } }
+        var g = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+        var inv = g
+        for i in 0..<n {
+            inv[i][i] = 1
+            for j in 0..<n {
+                var s: Double = i == j ? lambda : 0
+                for u in 0..<4 { s += x[u][i] * x[u][j] }
+                g[i][j] = s
+            }
+        }
         for c in 0..<n {
             let p = g[c][c]
             for j in 0..<n { g[c][j] /= p; inv[c][j] /= p }

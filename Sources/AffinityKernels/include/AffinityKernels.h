@@ -12,3 +12,45 @@
 /// - Complexity: O(n + m log k) where m is the number of times the running threshold is beaten.
 int32_t affinity_topk_row(const float *scores, int32_t n, int32_t k,
                           int32_t *out_index, float *out_score);
+
+/// Sparse (CSR) × dense product for output rows [row_begin, row_end):
+/// Y[r, :] = beta · Y[r, :] + Σ_p values[p] · X[col[p], :] over row r's entries. X and Y are row-major
+/// with `d` columns. Rows are independent, so callers split row ranges across threads.
+/// - Complexity: O(nnz(rows) · d).
+void affinity_spmm_rows(const int64_t *row_start, const int32_t *col, const float *values,
+                        const float *x, int32_t d, float *y, int32_t row_begin, int32_t row_end,
+                        float beta);
+
+/// out[i] = Σ_c a[i·d + c] · b[i·d + c] for i in [0, n): row-wise dot products.
+void affinity_row_dots(const float *a, const float *b, int32_t n, int32_t d, float *out);
+
+/// y[c] += alpha · x[c] for c in [0, n).
+void affinity_axpy(int32_t n, float alpha, const float *x, float *y);
+
+/// Adam hyper-parameters for one step (bias corrections already folded in).
+typedef struct {
+    float beta1, beta2, epsilon;
+    float step_size;      // lr / (1 − β1^t)
+    float correction2;    // 1 − β2^t
+    float learning_rate;  // for decoupled weight decay
+    float weight_decay;
+    int32_t decoupled;    // 0: L2 added to the gradient (PyTorch Adam); 1: AdamW
+} affinity_adam_params;
+
+/// One Adam step on rows of a `[*, d]` parameter. The moments are interleaved per row: `mv` row r holds
+/// m (d floats) then v (d floats), so one touched row is two contiguous regions (x and mv), not three.
+/// With `rows` non-null, row `rows[k]` is updated from `grads[k·d …]` for k in [0, count); with `rows`
+/// null, rows [first, first + count) are updated from `grads[(r − first)·d …]`.
+void affinity_adam_rows(float *x, float *mv, const int32_t *rows, int32_t first, const float *grads,
+                        int32_t count, int32_t d, affinity_adam_params p);
+
+/// Fused BPR-MF forward for n triples: diff[k] = ⟨U[users[k]], I[pos[k]]⟩ − ⟨U[users[k]], I[neg[k]]⟩.
+void affinity_bpr_forward(const float *user_table, const float *item_table, const int32_t *users,
+                          const int32_t *pos, const int32_t *neg, int32_t n, int32_t d, float *diff);
+
+/// Fused BPR-MF backward: with coef[k] = ∂loss/∂diff[k], writes the gradient rows
+/// du[k] = coef·(I[pos] − I[neg]), dpos[k] = coef·U[user], dneg[k] = −coef·U[user] (each [n, d]).
+void affinity_bpr_backward(const float *user_table, const float *item_table, const int32_t *users,
+                           const int32_t *pos, const int32_t *neg, int32_t n, int32_t d, const float *coef,
+                           float *du, float *dpos, float *dneg);
+

@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import AffinityKernels
+
+/// The losses the model zoo shares. Each has its own finite-difference test.
+public enum Loss {
+    /// Bayesian personalised ranking (Rendle et al., UAI 2009, eq. 4 without the prior):
+    /// −mean_i log σ(pos_i − neg_i). `pos` and `neg` are `[n, 1]` scores.
+    public static func bpr(positive: Tensor, negative: Tensor) -> Tensor {
+        Tensor.scale(Tensor.mean(Tensor.logSigmoid(positive - negative)), -1)
+    }
+
+    /// InfoNCE (van den Oord et al. 2018) with temperature τ, as used by SGL, SimGCL, LightGCL and SIGE:
+    /// for anchor row i with positive candidate p_i,
+    /// −mean_i [ ⟨a_i, c_{p_i}⟩/τ − log Σ_j exp(⟨a_i, c_j⟩/τ) ].
+    /// In-batch negatives: `candidates` is the other view of the same batch and `positives = 0..<n`; all
+    /// negatives: `candidates` is every node's embedding. Inputs are used as given (normalise them first for
+    /// cosine similarity). Fused: the `[n, m]` logits never enter the graph.
+    public static func infoNCE(anchors: Tensor, candidates: Tensor, positives: [Int32], temperature: Float) -> Tensor {
+        let n = anchors.rows, m = candidates.rows
+        precondition(positives.count == n && anchors.cols == candidates.cols, "infoNCE: shape mismatch")
+        var logits = BLAS.matmul(anchors.value, candidates.value, transB: true)   // [n, m]
+        var total: Double = 0
+        for i in 0..<n {
+            for j in 0..<m { logits.storage[i * m + j] /= temperature }
+            let lse = logSumExp(logits.storage, i * m, m)
+            total += Double(lse - logits.storage[i * m + Int(positives[i])])
+            // Keep softmax in `logits` for the backward pass.
+            for j in 0..<m { logits.storage[i * m + j] = expf(logits.storage[i * m + j] - lse) }
+        }
+        let probabilities = logits
+        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(n))), inputs: [anchors, candidates]) { node in
+            // d loss / d logits_ij = (softmax_ij − [j = p_i]) / n, and logits = A Cᵀ / τ.
+            var g = probabilities
+            let scale = node.grad!.storage[0] / (Float(n) * temperature)
+            for i in 0..<n {
+                g.storage[i * m + Int(positives[i])] -= 1
+                for j in 0..<m { g.storage[i * m + j] *= scale }
+            }
+            if anchors.requiresGrad { anchors.accumulate(BLAS.matmul(g, candidates.value)) }
+            if candidates.requiresGrad { candidates.accumulate(BLAS.matmul(g, anchors.value, transA: true)) }
+        }
+    }
+
+    /// 1 − mean_i cos(a_i, b_i): pulls paired rows to the same direction (BM3's alignment loss up to a constant).
+    public static func cosineAlignment(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let cos = Tensor.rowDot(Tensor.normalizeRows(a), Tensor.normalizeRows(b))
+        return Tensor.scale(Tensor.mean(cos), -1) + Tensor(Matrix(rows: 1, cols: 1, repeating: 1))
+    }
+
+    /// Mean squared error over all entries.
+    public static func mse(_ prediction: Tensor, _ target: Tensor) -> Tensor {
+        Tensor.mean(Tensor.square(prediction - target))
+    }
+}
+
+extension Loss {
+    /// BPR for matrix factorisation, fused: −mean_k log σ(⟨u_k, i_k⟩ − ⟨u_k, j_k⟩) with u, i, j rows of the
+    /// user and item tables. Equal to `bpr(rowDot(gather(U, users), gather(I, pos)), rowDot(…, gather(I, neg)))`
+    /// but without the six intermediate `[n, d]` tensors; the gradient rows go straight into the tables'
+    /// (row-sparse or dense) gradients. ∂/∂diff_k = −σ(−diff_k) / n.
+    public static func bprFactorization(userTable: Tensor, itemTable: Tensor,
+                                        users: [Int32], positives: [Int32], negatives: [Int32]) -> Tensor {
+        let n = users.count, d = userTable.cols
+        precondition(positives.count == n && negatives.count == n && itemTable.cols == d, "bprFactorization: shape mismatch")
+        var diff = [Float](repeating: 0, count: n)
+        let chunk = 256
+        userTable.value.storage.withUnsafeBufferPointer { ut in
+            itemTable.value.storage.withUnsafeBufferPointer { it in
+                diff.withUnsafeMutableBufferPointer { df in
+                    let p = UnsafeSendable((ut.baseAddress!, it.baseAddress!, df.baseAddress!))
+                    users.withUnsafeBufferPointer { us in positives.withUnsafeBufferPointer { ps in negatives.withUnsafeBufferPointer { ns in
+                        let q = UnsafeSendable((us.baseAddress!, ps.baseAddress!, ns.baseAddress!))
+                        Parallel.forEach(0..<((n + chunk - 1) / chunk)) { c in
+                            let lo = c * chunk, count = min(chunk, n - lo)
+                            affinity_bpr_forward(p.value.0, p.value.1, q.value.0 + lo, q.value.1 + lo, q.value.2 + lo,
+                                                 Int32(count), Int32(d), p.value.2 + lo)
+                        }
+                    } } }
+                }
+            }
+        }
+        var total: Double = 0
+        for x in diff { total -= Double(-softplusValue(-x)) }   // −log σ(x) = softplus(−x)
+        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(max(n, 1)))), inputs: [userTable, itemTable]) { node in
+            let g = node.grad!.storage[0]
+            let coef = diff.map { -g * stableSigmoid(-$0) / Float(n) }
+            var du = [Float](repeating: 0, count: n * d), dpos = du, dneg = du
+            userTable.value.storage.withUnsafeBufferPointer { ut in
+                itemTable.value.storage.withUnsafeBufferPointer { it in
+                    du.withUnsafeMutableBufferPointer { a in dpos.withUnsafeMutableBufferPointer { b in dneg.withUnsafeMutableBufferPointer { c2 in
+                        let p = UnsafeSendable((ut.baseAddress!, it.baseAddress!, a.baseAddress!, b.baseAddress!, c2.baseAddress!))
+                        users.withUnsafeBufferPointer { us in positives.withUnsafeBufferPointer { ps in negatives.withUnsafeBufferPointer { ns in
+                            coef.withUnsafeBufferPointer { cf in
+                                let q = UnsafeSendable((us.baseAddress!, ps.baseAddress!, ns.baseAddress!, cf.baseAddress!))
+                                Parallel.forEach(0..<((n + chunk - 1) / chunk)) { c in
+                                    let lo = c * chunk, count = min(chunk, n - lo), off = lo * d
+                                    affinity_bpr_backward(p.value.0, p.value.1, q.value.0 + lo, q.value.1 + lo, q.value.2 + lo,
+                                                          Int32(count), Int32(d), q.value.3 + lo,
+                                                          p.value.2 + off, p.value.3 + off, p.value.4 + off)
+                                }
+                            }
+                        } } }
+                    } } }
+                }
+            }
+            userTable.accumulateRows(users, du)
+            itemTable.accumulateRows(positives, dpos)
+            itemTable.accumulateRows(negatives, dneg)
+        }
+    }
+}

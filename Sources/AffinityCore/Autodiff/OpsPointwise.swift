@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Elementwise arithmetic, activations, reductions and dropout.
+
+extension Tensor {
+    /// Elementwise map with derivative given from (input, output): the shared shape of every activation.
+    static func pointwise(_ a: Tensor, _ f: (Float) -> Float, derivative: @escaping (Float, Float) -> Float) -> Tensor {
+        var out = a.value
+        out.storage.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] = f(o[i]) } }
+        let result = out
+        return Tensor(out, inputs: [a]) { node in
+            let g = node.grad!
+            var da = g
+            da.storage.withUnsafeMutableBufferPointer { d in
+                a.value.storage.withUnsafeBufferPointer { x in
+                    result.storage.withUnsafeBufferPointer { y in
+                        for i in 0..<d.count { d[i] *= derivative(x[i], y[i]) }
+                    }
+                }
+            }
+            a.accumulate(da)
+        }
+    }
+
+    public static func sigmoid(_ a: Tensor) -> Tensor {
+        pointwise(a, { stableSigmoid($0) }, derivative: { _, y in y * (1 - y) })
+    }
+
+    /// log σ(x) = −softplus(−x), computed without overflow. d/dx = σ(−x) = 1 − σ(x).
+    public static func logSigmoid(_ a: Tensor) -> Tensor {
+        pointwise(a, { x in -softplusValue(-x) }, derivative: { x, _ in stableSigmoid(-x) })
+    }
+
+    /// softplus(x) = log(1 + eˣ). d/dx = σ(x).
+    public static func softplus(_ a: Tensor) -> Tensor {
+        pointwise(a, softplusValue, derivative: { x, _ in stableSigmoid(x) })
+    }
+
+    public static func tanh(_ a: Tensor) -> Tensor {
+        pointwise(a, { tanhf($0) }, derivative: { _, y in 1 - y * y })
+    }
+
+    public static func relu(_ a: Tensor) -> Tensor {
+        pointwise(a, { max($0, 0) }, derivative: { x, _ in x > 0 ? 1 : 0 })
+    }
+
+    public static func leakyRelu(_ a: Tensor, slope: Float = 0.2) -> Tensor {
+        pointwise(a, { $0 > 0 ? $0 : slope * $0 }, derivative: { x, _ in x > 0 ? 1 : slope })
+    }
+
+    public static func exp(_ a: Tensor) -> Tensor {
+        pointwise(a, { expf($0) }, derivative: { _, y in y })
+    }
+
+    /// Natural log (inputs must be positive).
+    public static func log(_ a: Tensor) -> Tensor {
+        pointwise(a, { logf($0) }, derivative: { x, _ in 1 / x })
+    }
+
+    public static func square(_ a: Tensor) -> Tensor {
+        pointwise(a, { $0 * $0 }, derivative: { x, _ in 2 * x })
+    }
+
+    /// `s · a`.
+    public static func scale(_ a: Tensor, _ s: Float) -> Tensor {
+        pointwise(a, { s * $0 }, derivative: { _, _ in s })
+    }
+
+    /// Inverted dropout: zeroes each entry with probability `p` and scales the rest by 1/(1−p); the mask is
+    /// drawn from `rng` and reused by the backward pass.
+    public static func dropout(_ a: Tensor, rate p: Float, rng: inout SeededGenerator) -> Tensor {
+        precondition(p >= 0 && p < 1, "dropout rate must be in [0, 1)")
+        guard p > 0 else { return a }
+        let keep = 1 / (1 - p)
+        var mask = [Float](repeating: 0, count: a.value.storage.count)
+        for i in 0..<mask.count { mask[i] = rng.nextFloat() >= p ? keep : 0 }
+        var out = a.value
+        for i in 0..<mask.count { out.storage[i] *= mask[i] }
+        return Tensor(out, inputs: [a]) { node in
+            var da = node.grad!
+            for i in 0..<mask.count { da.storage[i] *= mask[i] }
+            a.accumulate(da)
+        }
+    }
+
+    /// Elementwise `a + b`, or `a + b` broadcast over rows when `b` is `[1, d]` (a bias).
+    public static func + (a: Tensor, b: Tensor) -> Tensor {
+        if b.rows == 1 && a.rows != 1 {
+            precondition(a.cols == b.cols, "broadcast add: widths differ")
+            var out = a.value
+            let d = a.cols
+            for r in 0..<a.rows { for c in 0..<d { out.storage[r * d + c] += b.value.storage[c] } }
+            return Tensor(out, inputs: [a, b]) { node in
+                let g = node.grad!
+                a.accumulate(g)
+                if b.requiresGrad {
+                    var db = Matrix(rows: 1, cols: d)
+                    for r in 0..<g.rows { for c in 0..<d { db.storage[c] += g.storage[r * d + c] } }
+                    b.accumulate(db)
+                }
+            }
+        }
+        return elementwise(a, b, +, da: { _, _, g in g }, db: { _, _, g in g })
+    }
+
+    public static func - (a: Tensor, b: Tensor) -> Tensor {
+        elementwise(a, b, -, da: { _, _, g in g }, db: { _, _, g in -g })
+    }
+
+    /// Elementwise (Hadamard) product.
+    public static func * (a: Tensor, b: Tensor) -> Tensor {
+        elementwise(a, b, *, da: { _, y, g in g * y }, db: { x, _, g in g * x })
+    }
+
+    public static prefix func - (a: Tensor) -> Tensor { scale(a, -1) }
+
+    static func elementwise(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float,
+                            da: @escaping (Float, Float, Float) -> Float, db: @escaping (Float, Float, Float) -> Float) -> Tensor {
+        precondition(a.rows == b.rows && a.cols == b.cols, "elementwise: shapes \(a.rows)×\(a.cols) and \(b.rows)×\(b.cols) differ")
+        var out = a.value
+        for i in 0..<out.storage.count { out.storage[i] = f(a.value.storage[i], b.value.storage[i]) }
+        return Tensor(out, inputs: [a, b]) { node in
+            let g = node.grad!
+            if a.requiresGrad {
+                var ga = g
+                for i in 0..<ga.storage.count { ga.storage[i] = da(a.value.storage[i], b.value.storage[i], g.storage[i]) }
+                a.accumulate(ga)
+            }
+            if b.requiresGrad {
+                var gb = g
+                for i in 0..<gb.storage.count { gb.storage[i] = db(a.value.storage[i], b.value.storage[i], g.storage[i]) }
+                b.accumulate(gb)
+            }
+        }
+    }
+
+    /// Sum of all entries, `[1, 1]`.
+    public static func sum(_ a: Tensor) -> Tensor {
+        var s: Double = 0
+        for x in a.value.storage { s += Double(x) }
+        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(s)), inputs: [a]) { node in
+            a.accumulate(Matrix(rows: a.rows, cols: a.cols, repeating: node.grad!.storage[0]))
+        }
+    }
+
+    /// Mean of all entries, `[1, 1]`.
+    public static func mean(_ a: Tensor) -> Tensor {
+        scale(sum(a), 1 / Float(max(a.value.storage.count, 1)))
+    }
+
+    /// Sum of each row's squares, as used by L2 penalties: ½‖a‖² summed is `scale(sum(square(a)), 0.5)`.
+    public static func sumOfSquares(_ a: Tensor) -> Tensor { sum(square(a)) }
+}
+
+@inline(__always)
+public func stableSigmoid(_ x: Float) -> Float {
+    if x >= 0 { return 1 / (1 + expf(-x)) }
+    let e = expf(x)
+    return e / (1 + e)
+}
+
+@inline(__always)
+func softplusValue(_ x: Float) -> Float {
+    x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x))
+}

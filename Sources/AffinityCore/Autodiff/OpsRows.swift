@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Row-wise operations: softmax, log-softmax, L2 normalisation.
+
+extension Tensor {
+    /// Softmax of each row. Gradient: dx = y ⊙ (g − ⟨g, y⟩) per row.
+    public static func softmaxRows(_ a: Tensor) -> Tensor {
+        let d = a.cols
+        var out = a.value
+        for r in 0..<a.rows { softmaxInPlace(&out.storage, r * d, d) }
+        let y = out
+        return Tensor(out, inputs: [a]) { node in
+            let g = node.grad!
+            var da = Matrix(rows: a.rows, cols: d)
+            for r in 0..<a.rows {
+                var dot: Float = 0
+                for c in 0..<d { dot += g.storage[r * d + c] * y.storage[r * d + c] }
+                for c in 0..<d { da.storage[r * d + c] = y.storage[r * d + c] * (g.storage[r * d + c] - dot) }
+            }
+            a.accumulate(da)
+        }
+    }
+
+    /// Log-softmax of each row. Gradient: dx = g − softmax(x) · Σ g per row.
+    public static func logSoftmaxRows(_ a: Tensor) -> Tensor {
+        let d = a.cols
+        var out = a.value
+        for r in 0..<a.rows {
+            let lse = logSumExp(out.storage, r * d, d)
+            for c in 0..<d { out.storage[r * d + c] -= lse }
+        }
+        let y = out
+        return Tensor(out, inputs: [a]) { node in
+            let g = node.grad!
+            var da = g
+            for r in 0..<a.rows {
+                var s: Float = 0
+                for c in 0..<d { s += g.storage[r * d + c] }
+                for c in 0..<d { da.storage[r * d + c] -= expf(y.storage[r * d + c]) * s }
+            }
+            a.accumulate(da)
+        }
+    }
+
+    /// Each row divided by its L2 norm (rows of norm below `epsilon` are divided by `epsilon`, as
+    /// `torch.nn.functional.normalize`). Gradient: dx = (g − y ⟨g, y⟩) / ‖x‖.
+    public static func normalizeRows(_ a: Tensor, epsilon: Float = 1e-12) -> Tensor {
+        let d = a.cols
+        var out = a.value
+        var norms = [Float](repeating: 0, count: a.rows)
+        for r in 0..<a.rows {
+            var s: Float = 0
+            for c in 0..<d { s += out.storage[r * d + c] * out.storage[r * d + c] }
+            norms[r] = max(s.squareRoot(), epsilon)
+            for c in 0..<d { out.storage[r * d + c] /= norms[r] }
+        }
+        let y = out
+        return Tensor(out, inputs: [a]) { node in
+            let g = node.grad!
+            var da = Matrix(rows: a.rows, cols: d)
+            for r in 0..<a.rows {
+                var dot: Float = 0
+                for c in 0..<d { dot += g.storage[r * d + c] * y.storage[r * d + c] }
+                // Below epsilon the map is linear (x / ε), so only the direct term remains.
+                let clipped = norms[r] == epsilon
+                for c in 0..<d {
+                    da.storage[r * d + c] = (g.storage[r * d + c] - (clipped ? 0 : y.storage[r * d + c] * dot)) / norms[r]
+                }
+            }
+            a.accumulate(da)
+        }
+    }
+}
+
+@inline(__always)
+func logSumExp(_ x: [Float], _ offset: Int, _ n: Int) -> Float {
+    var m = -Float.infinity
+    for c in 0..<n { m = max(m, x[offset + c]) }
+    guard m.isFinite else { return m }
+    var s: Float = 0
+    for c in 0..<n { s += expf(x[offset + c] - m) }
+    return m + logf(s)
+}
+
+@inline(__always)
+func softmaxInPlace(_ x: inout [Float], _ offset: Int, _ n: Int) {
+    var m = -Float.infinity
+    for c in 0..<n { m = max(m, x[offset + c]) }
+    var s: Float = 0
+    for c in 0..<n { x[offset + c] = expf(x[offset + c] - m); s += x[offset + c] }
+    for c in 0..<n { x[offset + c] /= s }
+}

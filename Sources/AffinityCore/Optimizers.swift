@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import AffinityKernels
+
+/// Gradient-descent optimizers over `Tensor` parameters. A parameter with a dense gradient is updated
+/// everywhere; one with a row-sparse gradient (embedding tables read by `gather`) only in the rows the batch
+/// touched ("lazy" updates, as TensorFlow's LazyAdam and PyTorch's SparseAdam). `step` consumes and clears
+/// the gradients.
+public protocol Optimizer: AnyObject {
+    func step(_ parameters: [Tensor])
+}
+
+/// Plain SGD with optional L2 weight decay: p ← p − lr (g + λ p).
+public final class SGD: Optimizer {
+    public var learningRate: Float
+    public var weightDecay: Float
+    private var coalescer = RowCoalescer()
+
+    public init(learningRate: Float, weightDecay: Float = 0) {
+        self.learningRate = learningRate
+        self.weightDecay = weightDecay
+    }
+
+    public func step(_ parameters: [Tensor]) {
+        let lr = learningRate, wd = weightDecay
+        for p in parameters {
+            let d = p.cols
+            if let g = p.grad {
+                p.updateValue { v in
+                    g.storage.withUnsafeBufferPointer { gs in
+                        for i in 0..<v.count { v[i] -= lr * (gs[i] + wd * v[i]) }
+                    }
+                }
+            }
+            if let sparse = p.sparseGrad, !sparse.indices.isEmpty {
+                coalescer.coalesce(sparse, tableRows: p.rows) { rows, grads in
+                    p.updateValue { v in
+                        for (k, r) in rows.enumerated() {
+                            let base = Int(r) * d
+                            for c in 0..<d { v[base + c] -= lr * (grads[k * d + c] + wd * v[base + c]) }
+                        }
+                    }
+                }
+            }
+            p.zeroGrad()
+        }
+    }
+}
+
+/// Adam (Kingma & Ba, ICLR 2015, Algorithm 1) with L2 weight decay added to the gradient as PyTorch's
+/// `Adam(weight_decay=…)` does, or decoupled (AdamW, Loshchilov & Hutter 2019) when `decoupled` is set.
+public final class Adam: Optimizer {
+    public var learningRate: Float
+    public let beta1: Float, beta2: Float, epsilon: Float
+    public var weightDecay: Float
+    public let decoupled: Bool
+    /// Number of steps taken (for bias correction), shared by all parameters like torch's per-group step.
+    public private(set) var steps = 0
+    /// Per parameter: first and second moments interleaved by row (`[rows, 2d]`: m then v).
+    private var state: [ObjectIdentifier: [Float]] = [:]
+    private var coalescer = RowCoalescer()
+
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                weightDecay: Float = 0, decoupled: Bool = false) {
+        self.learningRate = learningRate
+        self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.decoupled = decoupled
+    }
+
+    public func step(_ parameters: [Tensor]) {
+        steps += 1
+        let params = affinity_adam_params(
+            beta1: beta1, beta2: beta2, epsilon: epsilon,
+            step_size: learningRate / (1 - powf(beta1, Float(steps))), correction2: 1 - powf(beta2, Float(steps)),
+            learning_rate: learningRate, weight_decay: weightDecay, decoupled: decoupled ? 1 : 0)
+        for p in parameters {
+            let key = ObjectIdentifier(p)
+            var moments = state.removeValue(forKey: key) ?? [Float](repeating: 0, count: p.value.storage.count * 2)
+            let d = p.cols, rowCount = p.rows  // read before `updateValue` holds the value exclusively
+            if let g = p.grad {
+                p.updateValue { x in
+                    g.storage.withUnsafeBufferPointer { gs in
+                        moments.withUnsafeMutableBufferPointer { mv in
+                            let ptrs = UnsafeSendable((x.baseAddress!, gs.baseAddress!, mv.baseAddress!))
+                            Parallel.forEachChunk(0..<rowCount, minimumChunk: max(1, (1 << 16) / max(d, 1))) { chunk in
+                                let (xp, gp, mp) = ptrs.value
+                                affinity_adam_rows(xp, mp, nil, Int32(chunk.lowerBound), gp + chunk.lowerBound * d,
+                                                   Int32(chunk.count), Int32(d), params)
+                            }
+                        }
+                    }
+                }
+            }
+            if let sparse = p.sparseGrad, !sparse.indices.isEmpty {
+                coalescer.coalesce(sparse, tableRows: p.rows) { rows, grads in
+                    p.updateValue { x in
+                        moments.withUnsafeMutableBufferPointer { mv in
+                            // Rows are distinct after coalescing, so threads can split them.
+                            let ptrs = UnsafeSendable((x.baseAddress!, mv.baseAddress!, rows.baseAddress!, grads.baseAddress!))
+                            Parallel.forEachChunk(0..<rows.count, minimumChunk: 512) { chunk in
+                                let (xp, mp, rp, gp) = ptrs.value
+                                affinity_adam_rows(xp, mp, rp + chunk.lowerBound, 0, gp + chunk.lowerBound * d,
+                                                   Int32(chunk.count), Int32(d), params)
+                            }
+                        }
+                    }
+                }
+            }
+            state[key] = moments
+            p.zeroGrad()
+        }
+    }
+}
+
+/// Sums the repeated rows of a row-sparse gradient, reusing its buffers between calls.
+struct RowCoalescer {
+    private var slot: [Int32] = []
+    private var rows: [Int32] = []
+    private var sums: [Float] = []
+
+    /// Calls `body(rows, sums)` with each distinct row once and its summed gradient (`sums[k·d …]` for `rows[k]`).
+    mutating func coalesce(_ g: SparseRowGradient, tableRows: Int,
+                           _ body: (UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Float>) -> Void) {
+        let d = g.width
+        // Work on locals (moved out of `self`, so no closure below touches `self`), then hand them back.
+        var slot = self.slot, rows = self.rows, sums = self.sums
+        self.slot = []; self.rows = []; self.sums = []
+        if slot.count < tableRows { slot = [Int32](repeating: -1, count: tableRows) }
+        rows.removeAll(keepingCapacity: true)
+        // First pass: give each distinct row a slot; second: sum the gradient rows into their slots.
+        for r in g.indices where slot[Int(r)] < 0 {
+            slot[Int(r)] = Int32(rows.count)
+            rows.append(r)
+        }
+        sums.removeAll(keepingCapacity: true)
+        sums.append(contentsOf: repeatElement(0, count: rows.count * d))
+        g.values.withUnsafeBufferPointer { values in
+            sums.withUnsafeMutableBufferPointer { s in
+                for (i, r) in g.indices.enumerated() {
+                    affinity_axpy(Int32(d), 1, values.baseAddress! + i * d, s.baseAddress! + Int(slot[Int(r)]) * d)
+                }
+            }
+        }
+        for r in rows { slot[Int(r)] = -1 }
+        rows.withUnsafeBufferPointer { r in sums.withUnsafeBufferPointer { s in body(r, s) } }
+        self.slot = slot; self.rows = rows; self.sums = sums
+    }
+}

@@ -1,0 +1,121 @@
+import AffinityKernels
+
+extension SparseMatrix {
+    /// `Y = A · X` for dense `X` (`[cols, d]`), threaded over output rows.
+    /// - Complexity: O(nnz · d).
+    public func multiply(_ x: Matrix) -> Matrix {
+        var y = Matrix(rows: rows, cols: x.cols)
+        multiply(x, into: &y, beta: 0)
+        return y
+    }
+
+    /// `Y = A · X + beta · Y`, writing into an existing `[rows, d]` matrix (no allocation).
+    public func multiply(_ x: Matrix, into y: inout Matrix, beta: Float = 0) {
+        precondition(x.rows == cols && y.rows == rows && y.cols == x.cols, "spmm shape mismatch")
+        let d = x.cols
+        rowStart.withUnsafeBufferPointer { rs in
+            colIndex.withUnsafeBufferPointer { ci in
+                values.withUnsafeBufferPointer { vs in
+                    x.storage.withUnsafeBufferPointer { xs in
+                        y.storage.withUnsafeMutableBufferPointer { ys in
+                            let p = UnsafeSendable((rs.baseAddress!, ci.baseAddress, vs.baseAddress, xs.baseAddress, ys.baseAddress!))
+                            // Row_start is Int (64-bit on every supported platform), matching int64_t.
+                            let starts = UnsafeRawPointer(p.value.0).assumingMemoryBound(to: Int64.self)
+                            let s = UnsafeSendable(starts)
+                            Parallel.forEachChunk(0..<rows, minimumChunk: 256) { chunk in
+                                affinity_spmm_rows(s.value, p.value.1, p.value.2, p.value.3, Int32(d), p.value.4,
+                                                   Int32(chunk.lowerBound), Int32(chunk.upperBound), beta)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Scalar reference of `multiply`, kept for tests.
+    public func referenceMultiply(_ x: Matrix) -> Matrix {
+        var y = Matrix(rows: rows, cols: x.cols)
+        for r in 0..<rows {
+            for p in rowStart[r]..<rowStart[r + 1] {
+                for c in 0..<x.cols { y[r, c] += values[p] * x[Int(colIndex[p]), c] }
+            }
+        }
+        return y
+    }
+
+    /// The same sparsity pattern with new values.
+    public func withValues(_ newValues: [Float]) -> SparseMatrix {
+        SparseMatrix(rows: rows, cols: cols, rowStart: rowStart, colIndex: colIndex, values: newValues)
+    }
+}
+
+/// A sparse matrix together with its transpose, built once, so both `A·X` (forward) and `Aᵀ·G`
+/// (backward) are row-parallel CSR products without transposing on every call.
+public struct SparseOperator: Sendable {
+    public let matrix: SparseMatrix
+    public let transpose: SparseMatrix
+    /// Whether `matrix` equals its transpose (then `transpose` is the same storage).
+    public let isSymmetric: Bool
+
+    public init(_ matrix: SparseMatrix, symmetric: Bool = false) {
+        self.matrix = matrix
+        self.isSymmetric = symmetric
+        self.transpose = symmetric ? matrix : matrix.transposed()
+    }
+}
+
+/// Normalised adjacency matrices of the user–item bipartite graph.
+public enum GraphNormalization {
+    /// The `(users + items)` square adjacency `A = [[0, R], [Rᵀ, 0]]` of the interaction matrix `R`
+    /// (`[users, items]`), symmetric-normalised: `Â = D^{-1/2} A D^{-1/2}` (LightGCN eq. 7; NGCF eq. 8).
+    /// Isolated nodes keep an empty row. Users are nodes `0..<users`, items `users..<users+items`.
+    public static func symmetricBipartite(_ r: SparseMatrix) -> SparseMatrix {
+        let a = bipartite(r)
+        let degree = (0..<a.rows).map { Float(a.count(ofRow: $0)) }
+        let inverseRoot = degree.map { $0 > 0 ? 1 / $0.squareRoot() : 0 }
+        var values = [Float](repeating: 0, count: a.nonZeros)
+        for row in 0..<a.rows {
+            for p in a.rowStart[row]..<a.rowStart[row + 1] {
+                values[p] = a.values[p] * inverseRoot[row] * inverseRoot[Int(a.colIndex[p])]
+            }
+        }
+        return a.withValues(values)
+    }
+
+    /// Row-normalised `D^{-1} A` of any sparse matrix (each non-empty row sums to 1).
+    public static func rowNormalized(_ a: SparseMatrix) -> SparseMatrix {
+        var values = a.values
+        for row in 0..<a.rows {
+            let range = a.rowStart[row]..<a.rowStart[row + 1]
+            let sum = range.reduce(Float(0)) { $0 + a.values[$1] }
+            if sum != 0 { for p in range { values[p] /= sum } }
+        }
+        return a.withValues(values)
+    }
+
+    /// The unnormalised `(users + items)` bipartite adjacency with unit weights.
+    public static func bipartite(_ r: SparseMatrix) -> SparseMatrix {
+        let users = r.rows, n = r.rows + r.cols
+        var start = [Int](repeating: 0, count: n + 1)
+        for u in 0..<users { start[u + 1] = r.count(ofRow: u) }
+        let itemDegree = r.columnCounts()
+        for i in 0..<r.cols { start[users + i + 1] = itemDegree[i] }
+        for v in 0..<n { start[v + 1] += start[v] }
+        var cols = [Int32](repeating: 0, count: start[n])
+        // User rows: item columns shifted by `users` (already sorted).
+        for u in 0..<users {
+            var p = start[u]
+            for i in r.columns(ofRow: u) { cols[p] = Int32(users) + i; p += 1 }
+        }
+        // Item rows: user columns in increasing order (users visited in order).
+        var next = Array(start[users..<n])
+        for u in 0..<users {
+            for i in r.columns(ofRow: u) {
+                cols[next[Int(i)]] = Int32(u)
+                next[Int(i)] += 1
+            }
+        }
+        return SparseMatrix(rows: n, cols: n, rowStart: start, colIndex: cols, values: [Float](repeating: 1, count: cols.count))
+    }
+}

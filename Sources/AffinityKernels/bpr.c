@@ -1,0 +1,44 @@
+#include "AffinityKernels.h"
+
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
+#define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define AFFINITY_MULTIVERSION
+#endif
+
+AFFINITY_MULTIVERSION
+void affinity_bpr_forward(const float *user_table, const float *item_table, const int32_t *users,
+                          const int32_t *pos, const int32_t *neg, int32_t n, int32_t d, float *diff) {
+    for (int32_t k = 0; k < n; k++) {
+        const float *u = user_table + (int64_t)users[k] * d;
+        const float *i = item_table + (int64_t)pos[k] * d;
+        const float *j = item_table + (int64_t)neg[k] * d;
+        // ⟨u, i − j⟩ with 16 explicit lanes (vectorises; same order in every clone).
+        float acc[16] = {0};
+        int32_t c = 0;
+        for (; c + 16 <= d; c += 16)
+            for (int32_t l = 0; l < 16; l++) acc[l] += u[c + l] * (i[c + l] - j[c + l]);
+        float s = 0.0f;
+        for (int32_t l = 0; l < 16; l++) s += acc[l];
+        for (; c < d; c++) s += u[c] * (i[c] - j[c]);
+        diff[k] = s;
+    }
+}
+
+AFFINITY_MULTIVERSION
+void affinity_bpr_backward(const float *user_table, const float *item_table, const int32_t *users,
+                           const int32_t *pos, const int32_t *neg, int32_t n, int32_t d, const float *coef,
+                           float *du, float *dpos, float *dneg) {
+    for (int32_t k = 0; k < n; k++) {
+        const float *u = user_table + (int64_t)users[k] * d;
+        const float *i = item_table + (int64_t)pos[k] * d;
+        const float *j = item_table + (int64_t)neg[k] * d;
+        const float a = coef[k];
+        float *gu = du + (int64_t)k * d, *gi = dpos + (int64_t)k * d, *gj = dneg + (int64_t)k * d;
+        for (int32_t c = 0; c < d; c++) {
+            gu[c] = a * (i[c] - j[c]);
+            gi[c] = a * u[c];
+            gj[c] = -a * u[c];
+        }
+    }
+}

@@ -1,0 +1,48 @@
+#include "AffinityKernels.h"
+
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
+#define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define AFFINITY_MULTIVERSION
+#endif
+
+AFFINITY_MULTIVERSION
+void affinity_spmm_rows(const int64_t *row_start, const int32_t *col, const float *values,
+                        const float *x, int32_t d, float *y, int32_t row_begin, int32_t row_end,
+                        float beta) {
+    for (int32_t r = row_begin; r < row_end; r++) {
+        float *restrict out = y + (int64_t)r * d;
+        if (beta == 0.0f) {
+            for (int32_t c = 0; c < d; c++) out[c] = 0.0f;
+        } else if (beta != 1.0f) {
+            for (int32_t c = 0; c < d; c++) out[c] *= beta;
+        }
+        for (int64_t p = row_start[r]; p < row_start[r + 1]; p++) {
+            const float w = values[p];
+            const float *restrict in = x + (int64_t)col[p] * d;
+            for (int32_t c = 0; c < d; c++) out[c] += w * in[c];
+        }
+    }
+}
+
+AFFINITY_MULTIVERSION
+void affinity_row_dots(const float *a, const float *b, int32_t n, int32_t d, float *out) {
+    // 16 explicit partial sums: vectorises without -ffast-math, and every clone adds in the same
+    // order, so results do not depend on the instruction set picked.
+    for (int32_t i = 0; i < n; i++) {
+        const float *ra = a + (int64_t)i * d, *rb = b + (int64_t)i * d;
+        float acc[16] = {0};
+        int32_t c = 0;
+        for (; c + 16 <= d; c += 16)
+            for (int32_t j = 0; j < 16; j++) acc[j] += ra[c + j] * rb[c + j];
+        float s = 0.0f;
+        for (int32_t j = 0; j < 16; j++) s += acc[j];
+        for (; c < d; c++) s += ra[c] * rb[c];
+        out[i] = s;
+    }
+}
+
+AFFINITY_MULTIVERSION
+void affinity_axpy(int32_t n, float alpha, const float *x, float *y) {
+    for (int32_t c = 0; c < n; c++) y[c] += alpha * x[c];
+}

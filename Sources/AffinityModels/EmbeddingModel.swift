@@ -1,0 +1,28 @@
+import AffinityCore
+import AffinityEval
+
+/// Models whose score is the inner product of a user and an item embedding. They get scoring (BLAS, in
+/// batches) for free; most write only their forward pass and loss.
+public protocol EmbeddingModel: Recommender {
+    /// Final user embeddings `[users, d]` used for scoring.
+    var userEmbeddings: Matrix { get }
+    /// Final item embeddings `[items, d]` used for scoring.
+    var itemEmbeddings: Matrix { get }
+}
+
+extension EmbeddingModel {
+    public var itemCount: Int { itemEmbeddings.rows }
+
+    public func score(users: [Int32], into out: UnsafeMutableBufferPointer<Float>) {
+        EmbeddingScorer(userEmbeddings: userEmbeddings, itemEmbeddings: itemEmbeddings).score(users: users, into: out)
+    }
+}
+
+/// Xavier/Glorot normal initialisation of a `[rows, cols]` table (PyTorch's `xavier_normal_` on an
+/// embedding weight, as RecBole initialises embeddings): N(0, 2 / (rows + cols)).
+public func xavierNormal(rows: Int, cols: Int, rng: inout SeededGenerator) -> Matrix {
+    let std = (2 / Float(rows + cols)).squareRoot()
+    var m = Matrix(rows: rows, cols: cols)
+    for i in 0..<m.storage.count { m.storage[i] = rng.nextGaussian() * std }
+    return m
+}

@@ -1,0 +1,143 @@
+import Foundation
+import AffinityCore
+import AffinityEval
+
+/// What the shared trainer needs from a gradient-trained model.
+public protocol GradientModel: Recommender {
+    /// Trainable parameters.
+    var parameters: [Tensor] { get }
+    /// The loss of one batch of (user, positive item, negative item) triples; builds the graph.
+    func batchLoss(users: [Int32], positives: [Int32], negatives: [Int32], epoch: Int) -> Tensor
+    /// Called before each epoch (e.g. to re-sample a graph view).
+    func epochWillStart(_ epoch: Int)
+    /// Called before scoring after parameters changed (e.g. to propagate final embeddings).
+    func parametersDidChange()
+}
+
+extension GradientModel {
+    public func epochWillStart(_ epoch: Int) {}
+    public func parametersDidChange() {}
+}
+
+/// Training-loop settings, read from hyperparameters with RecBole's defaults.
+public struct TrainerSettings: Sendable {
+    public var epochs: Int
+    public var learningRate: Float
+    public var batchSize: Int
+    /// Validate every this many epochs (0: never).
+    public var evalStep: Int
+    /// Stop after this many validations without improvement.
+    public var stoppingStep: Int
+    /// The validation metric to maximise, e.g. `mrr@10`.
+    public var validMetric: String
+    public var weightDecay: Float
+    public var optimizer: String
+
+    public init(_ h: inout Hyperparameters, epochs: Int = 300, learningRate: Double = 1e-3, batchSize: Int = 2048) throws {
+        self.epochs = try h.int("epochs", default: epochs)
+        self.learningRate = Float(try h.float("learning_rate", default: learningRate))
+        self.batchSize = try h.int("train_batch_size", default: batchSize)
+        self.evalStep = try h.int("eval_step", default: 1)
+        self.stoppingStep = try h.int("stopping_step", default: 10)
+        self.validMetric = try h.string("valid_metric", default: "mrr@10").lowercased()
+        self.weightDecay = Float(try h.float("weight_decay", default: 0))
+        self.optimizer = try h.string("optimizer", default: "adam", allowed: ["adam", "sgd"])
+        guard self.epochs >= 0, self.batchSize > 0, self.learningRate > 0 else {
+            throw HyperparameterError.outOfRange("epochs/train_batch_size/learning_rate", "must be positive")
+        }
+    }
+}
+
+/// One epoch's outcome, passed to `TrainingContext.onEpoch`.
+public struct EpochReport: Sendable {
+    public var epoch: Int
+    public var loss: Double
+    public var seconds: Double
+    public var validation: [String: Double]?
+}
+
+/// Epochs of shuffled mini-batches with sampled negatives, optimizer steps, periodic validation, early
+/// stopping on a metric, and restoring the best parameters at the end (RecBole's trainer semantics).
+public struct Trainer {
+    public let settings: TrainerSettings
+
+    public init(settings: TrainerSettings) { self.settings = settings }
+
+    public func fit(_ model: some GradientModel, data: TrainingData, context: TrainingContext) throws -> [EpochReport] {
+        let sampler = InteractionSampler(userItems: data.userItems, seed: context.seed)
+        let optimizer: Optimizer = settings.optimizer == "sgd"
+            ? SGD(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
+            : Adam(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
+        var best: (score: Double, epoch: Int, values: [Matrix])? = nil
+        var sinceBest = 0
+        var reports: [EpochReport] = []
+        let batches = (sampler.count + settings.batchSize - 1) / settings.batchSize
+        for epoch in 0..<settings.epochs {
+            let start = ContinuousClock.now
+            model.epochWillStart(epoch)
+            let order = sampler.epochOrder(epoch: epoch)
+            var lossSum = 0.0
+            let progress = context.progress("epoch \(epoch)", total: batches)
+            for b in 0..<batches {
+                let slice = order[(b * settings.batchSize)..<min((b + 1) * settings.batchSize, order.count)]
+                var users = slice.map { sampler.users[Int($0)] }
+                var positives = slice.map { sampler.items[Int($0)] }
+                var negatives = sampler.negatives(for: users, epoch: epoch, batch: b)
+                if negatives.contains(-1) {  // users with every item: nothing to contrast, drop them
+                    let keep = negatives.indices.filter { negatives[$0] >= 0 }
+                    users = keep.map { users[$0] }; positives = keep.map { positives[$0] }; negatives = keep.map { negatives[$0] }
+                }
+                let loss = model.batchLoss(users: users, positives: positives, negatives: negatives, epoch: epoch)
+                guard loss.scalar.isFinite else {
+                    throw TrainingError.diverged(epoch: epoch, batch: b)
+                }
+                lossSum += Double(loss.scalar)
+                loss.backward()
+                optimizer.step(model.parameters)
+                progress.update(b + 1)
+            }
+            model.parametersDidChange()
+            let elapsed = ContinuousClock.now - start
+            var report = EpochReport(epoch: epoch, loss: lossSum / Double(max(batches, 1)),
+                                     seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            if settings.evalStep > 0, (epoch + 1) % settings.evalStep == 0, let validate = context.validate {
+                let metrics = validate(model)
+                report.validation = metrics
+                guard let score = metrics[settings.validMetric] else {
+                    throw TrainingError.unknownMetric(settings.validMetric, Array(metrics.keys).sorted())
+                }
+                // RecBole's rule (`early_stopping` in recbole/utils/utils.py): a tie counts as an improvement
+                // (the later epoch is kept), and training stops after more than `stopping_step` misses.
+                if best == nil || score >= best!.score {
+                    best = (score, epoch, model.parameters.map(\.value))
+                    sinceBest = 0
+                } else {
+                    sinceBest += 1
+                }
+            }
+            reports.append(report)
+            context.log(String(format: "epoch %d: loss %.4f, %.2f s", epoch, report.loss, report.seconds)
+                        + (report.validation.map { " valid \(settings.validMetric) \(String(format: "%.4f", $0[settings.validMetric] ?? .nan))" } ?? ""))
+            context.onEpoch?(report)
+            if best != nil && sinceBest > settings.stoppingStep { break }
+        }
+        if let best {
+            for (p, v) in zip(model.parameters, best.values) { p.assign(v) }
+            model.parametersDidChange()
+            context.log("restored best epoch \(best.epoch) (valid \(settings.validMetric) \(String(format: "%.4f", best.score)))")
+        }
+        return reports
+    }
+}
+
+public enum TrainingError: Error, CustomStringConvertible {
+    case diverged(epoch: Int, batch: Int)
+    case unknownMetric(String, [String])
+
+    public var description: String {
+        switch self {
+        case .diverged(let e, let b): return "training diverged (non-finite loss) at epoch \(e), batch \(b); lower learning_rate"
+        case .unknownMetric(let m, let known): return "valid_metric '\(m)' is not computed (available: \(known.joined(separator: ", ")))"
+        }
+    }
+}

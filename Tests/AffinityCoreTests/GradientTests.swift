@@ -1,0 +1,137 @@
+import Testing
+import AffinityCore
+
+/// One differentiable computation to check: input shapes, how to fill them, and the graph.
+struct GradientCase: @unchecked Sendable {
+    var shapes: [(Int, Int)]
+    /// Keeps inputs away from kinks/poles (relu at 0, log at ≤ 0): maps a uniform draw in [-1, 1).
+    var fill: (Float) -> Float = { $0 }
+    var sparseFirstInput = false
+    var build: ([Tensor]) -> Tensor
+}
+
+let adjacency: SparseOperator = {
+    let a = SparseMatrix(rows: 4, cols: 5, rowIndices: [0, 0, 1, 2, 2, 3, 3], colIndices: [1, 4, 0, 2, 3, 1, 4],
+                         values: [0.5, -1.2, 2, 0.3, 0.7, -0.4, 1.1])
+    return SparseOperator(a)
+}()
+
+let gradientCases: [String: GradientCase] = [
+    "matmul": GradientCase(shapes: [(3, 4), (4, 2)]) { Tensor.matmul($0[0], $0[1]) },
+    "matmul Aᵀ": GradientCase(shapes: [(4, 3), (4, 2)]) { Tensor.matmul($0[0], $0[1], transposeA: true) },
+    "matmul Bᵀ": GradientCase(shapes: [(3, 4), (2, 4)]) { Tensor.matmul($0[0], $0[1], transposeB: true) },
+    "matmul AᵀBᵀ": GradientCase(shapes: [(4, 3), (2, 4)]) { Tensor.matmul($0[0], $0[1], transposeA: true, transposeB: true) },
+    "spmm": GradientCase(shapes: [(5, 3)]) { Tensor.spmm(adjacency, $0[0]) },
+    "gather dense": GradientCase(shapes: [(5, 3)]) { Tensor.gather($0[0], rows: [4, 0, 4, 2]) },
+    "gather sparse": GradientCase(shapes: [(5, 3)], sparseFirstInput: true) { Tensor.gather($0[0], rows: [4, 0, 4, 2]) },
+    "concatColumns": GradientCase(shapes: [(3, 2), (3, 4)]) { Tensor.concatColumns([$0[0], $0[1]]) },
+    "sliceColumns": GradientCase(shapes: [(3, 5)]) { Tensor.sliceColumns($0[0], 1..<4) },
+    "concatRows": GradientCase(shapes: [(2, 3), (4, 3)]) { Tensor.concatRows([$0[0], $0[1]]) },
+    "sliceRows": GradientCase(shapes: [(5, 3)]) { Tensor.sliceRows($0[0], 1..<3) },
+    "rowDot": GradientCase(shapes: [(4, 3), (4, 3)]) { Tensor.rowDot($0[0], $0[1]) },
+    "add": GradientCase(shapes: [(3, 4), (3, 4)]) { $0[0] + $0[1] },
+    "add broadcast": GradientCase(shapes: [(3, 4), (1, 4)]) { $0[0] + $0[1] },
+    "sub": GradientCase(shapes: [(3, 4), (3, 4)]) { $0[0] - $0[1] },
+    "mul": GradientCase(shapes: [(3, 4), (3, 4)]) { $0[0] * $0[1] },
+    "neg": GradientCase(shapes: [(3, 4)]) { -$0[0] },
+    "scale": GradientCase(shapes: [(3, 4)]) { Tensor.scale($0[0], 2.5) },
+    "sum": GradientCase(shapes: [(3, 4)]) { Tensor.sum($0[0]) },
+    "mean": GradientCase(shapes: [(3, 4)]) { Tensor.mean($0[0]) },
+    "sigmoid": GradientCase(shapes: [(3, 4)], fill: { 3 * $0 }) { Tensor.sigmoid($0[0]) },
+    "logSigmoid": GradientCase(shapes: [(3, 4)], fill: { 4 * $0 }) { Tensor.logSigmoid($0[0]) },
+    "softplus": GradientCase(shapes: [(3, 4)], fill: { 4 * $0 }) { Tensor.softplus($0[0]) },
+    "tanh": GradientCase(shapes: [(3, 4)], fill: { 2 * $0 }) { Tensor.tanh($0[0]) },
+    "relu": GradientCase(shapes: [(3, 4)], fill: { $0 < 0 ? $0 - 0.1 : $0 + 0.1 }) { Tensor.relu($0[0]) },
+    "leakyRelu": GradientCase(shapes: [(3, 4)], fill: { $0 < 0 ? $0 - 0.1 : $0 + 0.1 }) { Tensor.leakyRelu($0[0], slope: 0.2) },
+    "exp": GradientCase(shapes: [(3, 4)]) { Tensor.exp($0[0]) },
+    "log": GradientCase(shapes: [(3, 4)], fill: { 1.5 + $0 }) { Tensor.log($0[0]) },
+    "square": GradientCase(shapes: [(3, 4)]) { Tensor.square($0[0]) },
+    "dropout": GradientCase(shapes: [(4, 5)]) { x in
+        var rng = SeededGenerator(seed: 99)  // same mask on every evaluation
+        return Tensor.dropout(x[0], rate: 0.4, rng: &rng)
+    },
+    "softmaxRows": GradientCase(shapes: [(3, 5)], fill: { 2 * $0 }) { Tensor.softmaxRows($0[0]) },
+    "logSoftmaxRows": GradientCase(shapes: [(3, 5)], fill: { 2 * $0 }) { Tensor.logSoftmaxRows($0[0]) },
+    "normalizeRows": GradientCase(shapes: [(3, 5)]) { Tensor.normalizeRows($0[0]) },
+    "loss bpr": GradientCase(shapes: [(6, 1), (6, 1)], fill: { 3 * $0 }) { Loss.bpr(positive: $0[0], negative: $0[1]) },
+    "loss bpr via embeddings": GradientCase(shapes: [(4, 3), (6, 3)], sparseFirstInput: true) { p in
+        let u = Tensor.gather(p[0], rows: [0, 1, 3, 1]), i = Tensor.gather(p[1], rows: [2, 5, 0, 2]), j = Tensor.gather(p[1], rows: [1, 1, 4, 3])
+        return Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
+    },
+    "loss bpr fused (dense tables)": GradientCase(shapes: [(4, 3), (6, 3)]) { p in
+        Loss.bprFactorization(userTable: p[0], itemTable: p[1], users: [0, 1, 3, 1], positives: [2, 5, 0, 2], negatives: [1, 1, 4, 3])
+    },
+    "loss bpr fused (sparse user table), width 20": GradientCase(shapes: [(4, 20), (6, 20)], sparseFirstInput: true) { p in
+        Loss.bprFactorization(userTable: p[0], itemTable: p[1], users: [0, 1, 3, 1], positives: [2, 5, 0, 2], negatives: [1, 1, 4, 3])
+    },
+    "loss infoNCE in-batch": GradientCase(shapes: [(4, 3), (4, 3)]) { p in
+        Loss.infoNCE(anchors: Tensor.normalizeRows(p[0]), candidates: Tensor.normalizeRows(p[1]), positives: [0, 1, 2, 3], temperature: 0.2)
+    },
+    "loss infoNCE all negatives": GradientCase(shapes: [(3, 4), (7, 4)]) { p in
+        Loss.infoNCE(anchors: p[0], candidates: p[1], positives: [6, 0, 3], temperature: 0.5)
+    },
+    "loss cosineAlignment": GradientCase(shapes: [(4, 3), (4, 3)]) { Loss.cosineAlignment($0[0], $0[1]) },
+    "loss mse": GradientCase(shapes: [(4, 3), (4, 3)]) { Loss.mse($0[0], $0[1]) },
+    "two-layer graph model": GradientCase(shapes: [(5, 3), (3, 3), (1, 3)]) { p in
+        // spmm → dense layer with bias → leaky relu → spmmᵀ-free second hop, as NGCF-like stacks do.
+        let h = Tensor.leakyRelu(Tensor.matmul(Tensor.spmm(adjacency, p[0]), p[1]) + p[2])
+        return Tensor.concatColumns([h, Tensor.tanh(h)])
+    },
+]
+
+@Suite struct GradientTests {
+    /// Central differences on Σ out ⊙ R (R fixed random), accumulated in Double, against the tape's gradient:
+    /// ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) < 1e-2 for every input.
+    @Test(arguments: gradientCases.keys.sorted())
+    func finiteDifferences(_ name: String) {
+        let spec = gradientCases[name]!
+        var rng = SeededGenerator(seed: 17)
+        let values: [Matrix] = spec.shapes.map { r, c in
+            Matrix(rows: r, cols: c, values: (0..<(r * c)).map { _ in spec.fill(2 * rng.nextFloat() - 1) })
+        }
+        func forward(_ inputs: [Matrix]) -> (Tensor, [Tensor]) {
+            let params = inputs.enumerated().map { i, m in Tensor(parameter: m, sparseGradients: i == 0 && spec.sparseFirstInput) }
+            return (spec.build(params), params)
+        }
+        let (probe, _) = forward(values)
+        let weights = Matrix(rows: probe.rows, cols: probe.cols, values: (0..<(probe.rows * probe.cols)).map { _ in 2 * rng.nextFloat() - 1 })
+        func objective(_ inputs: [Matrix]) -> Double {
+            let out = forward(inputs).0.value
+            return zip(out.storage, weights.storage).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        let (out, params) = forward(values)
+        Tensor.sum(out * Tensor(weights)).backward()
+        let h: Float = 1e-2
+        for (k, p) in params.enumerated() {
+            let analytic = p.sparseGradients ? p.sparseGrad!.dense(rows: p.rows) : (p.grad ?? Matrix(rows: p.rows, cols: p.cols))
+            var numeric = [Double](repeating: 0, count: values[k].storage.count)
+            for e in 0..<numeric.count {
+                var plus = values, minus = values
+                plus[k].storage[e] += h
+                minus[k].storage[e] -= h
+                numeric[e] = (objective(plus) - objective(minus)) / Double(2 * h)
+            }
+            let diff = zip(analytic.storage, numeric).reduce(0.0) { $0 + pow(Double($1.0) - $1.1, 2) }.squareRoot()
+            let scale = max(analytic.storage.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot(),
+                            numeric.reduce(0.0) { $0 + $1 * $1 }.squareRoot(), 1e-6)
+            #expect(diff / scale < 1e-2, "\(name): input \(k) relative error \(diff / scale)")
+        }
+    }
+
+    @Test func sharedSubgraphsAccumulate() {
+        // y = x ⊙ x + x uses x three times: dy/dx = 2x + 1.
+        let x = Tensor(parameter: Matrix(rows: 1, cols: 3, values: [1, -2, 0.5]))
+        Tensor.sum(x * x + x).backward()
+        #expect(x.grad!.storage == [3, -3, 2])
+    }
+
+    @Test func constantsGetNoGradient() {
+        let c = Tensor(Matrix(rows: 2, cols: 2, repeating: 1))
+        let p = Tensor(parameter: Matrix(rows: 2, cols: 2, repeating: 2))
+        Tensor.sum(c * p).backward()
+        #expect(c.grad == nil && !c.requiresGrad)
+        #expect(p.grad!.storage == [1, 1, 1, 1])
+    }
+}
+
+import Foundation
