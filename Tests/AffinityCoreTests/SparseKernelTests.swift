@@ -8,7 +8,7 @@ import AffinityCore
         return SparseMatrix(rows: rows, cols: cols, rowIndices: r, colIndices: c, values: v)
     }
 
-    @Test(arguments: [1, 7, 64, 70])
+    @Test(arguments: [1, 7, 16, 32, 64, 70, 128])
     func spmmMatchesReference(width: Int) {
         var rng = SeededGenerator(seed: UInt64(width))
         let a = randomSparse(600, 300, density: 0.03, &rng)

@@ -60,6 +60,21 @@ import AffinityTestSupport
         #expect(d.users.rawIDs == ["u1", "u2"] && d.interactions.ratings == [5, 4])
     }
 
+    @Test func recBoleBenchmarkFilesGiveAPredefinedSplit() throws {
+        let dir = Fixtures.temporaryFolder() + "/bench"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let header = "user_id:token\titem_id:token\trating:float\n"
+        Fixtures.file("bench.train.inter", header + "a\tx\t4\na\ty\t3\nb\tx\t5\n", in: dir)
+        Fixtures.file("bench.valid.inter", header + "a\tz\t1\n", in: dir)
+        Fixtures.file("bench.test.inter", header + "b\tz\t2\n", in: dir)
+        let d = try DatasetLoader.load(path: dir, format: .atomic)
+        #expect(d.predefinedSplit == [.train, .train, .train, .valid, .test])
+        #expect(d.interactions.ratings == [4, 3, 5, 1, 2])
+        #expect(DatasetLoader.detectFormat(path: dir) == .atomic)
+        let split = try DataSplit.make(d, strategy: .predefined, seed: 0)
+        #expect(split.train.count == 3 && split.valid.count == 1 && split.test.count == 1)
+    }
+
     @Test func lightGCNFilesGiveAPredefinedSplit() throws {
         let dir = Fixtures.temporaryFolder()
         Fixtures.file("train.txt", "0 1 2\n1 2\n2\n", in: dir)
