@@ -38,9 +38,11 @@ public final class SGD: Optimizer {
             if let sparse = p.sparseGrad, !sparse.indices.isEmpty {
                 coalescer.coalesce(sparse, tableRows: p.rows) { rows, grads in
                     p.updateValue { v in
-                        for (k, r) in rows.enumerated() {
-                            let base = Int(r) * d
-                            for c in 0..<d { v[base + c] -= lr * (grads[k * d + c] + wd * v[base + c]) }
+                        // Rows are distinct after coalescing, so threads can split them.
+                        let ptrs = UnsafeSendable((v.baseAddress!, rows.baseAddress!, grads.baseAddress!))
+                        Parallel.forEachChunk(0..<rows.count, minimumChunk: 512) { chunk in
+                            let (xp, rp, gp) = ptrs.value
+                            affinity_sgd_rows(xp, rp + chunk.lowerBound, gp + chunk.lowerBound * d, Int32(chunk.count), Int32(d), lr, wd)
                         }
                     }
                 }

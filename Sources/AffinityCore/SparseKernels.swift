@@ -33,6 +33,35 @@ extension SparseMatrix {
         }
     }
 
+    /// `Y = A · X + beta · Y (+ addend)` skipping the columns whose `mask` entry is 0 (rows of X known to be
+    /// zero), and adding each output row into `sum` too when given. The options save passes over memory in
+    /// graph propagation.
+    public func multiply(_ x: Matrix, into y: inout Matrix, beta: Float = 0, mask: [UInt8]?,
+                         addend: UnsafePointer<Float>? = nil, sum: UnsafeMutablePointer<Float>?) {
+        precondition(x.rows == cols && y.rows == rows && y.cols == x.cols, "spmm shape mismatch")
+        precondition(mask == nil || mask!.count == cols, "mask length must equal the column count")
+        let d = x.cols
+        rowStart.withUnsafeBufferPointer { rs in
+            colIndex.withUnsafeBufferPointer { ci in
+                values.withUnsafeBufferPointer { vs in
+                    x.storage.withUnsafeBufferPointer { xs in
+                        y.storage.withUnsafeMutableBufferPointer { ys in
+                            func run(_ m: UnsafePointer<UInt8>?) {
+                                let starts = UnsafeRawPointer(rs.baseAddress!).assumingMemoryBound(to: Int64.self)
+                                let p = UnsafeSendable((starts, ci.baseAddress, vs.baseAddress, xs.baseAddress, ys.baseAddress!, m, sum, addend))
+                                Parallel.forEachChunk(0..<rows, minimumChunk: 256) { chunk in
+                                    affinity_spmm_rows_ex(p.value.0, p.value.1, p.value.2, p.value.3, Int32(d), p.value.4,
+                                                          Int32(chunk.lowerBound), Int32(chunk.upperBound), beta, p.value.5, p.value.7, p.value.6)
+                                }
+                            }
+                            if let mask { mask.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Scalar reference of `multiply`, kept for tests.
     public func referenceMultiply(_ x: Matrix) -> Matrix {
         var y = Matrix(rows: rows, cols: x.cols)

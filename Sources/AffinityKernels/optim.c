@@ -50,3 +50,13 @@ void affinity_adam_rows(float *x, float *mv, const int32_t *rows, int32_t first,
         adam_span(x + r * d, grads + (int64_t)k * d, m, m + d, d, p);
     }
 }
+
+AFFINITY_MULTIVERSION
+void affinity_sgd_rows(float *x, const int32_t *rows, const float *grads, int32_t count, int32_t d,
+                       float learning_rate, float weight_decay) {
+    for (int32_t k = 0; k < count; k++) {
+        float *xr = x + (int64_t)rows[k] * d;
+        const float *g = grads + (int64_t)k * d;
+        for (int32_t c = 0; c < d; c++) xr[c] -= learning_rate * (g[c] + weight_decay * xr[c]);
+    }
+}

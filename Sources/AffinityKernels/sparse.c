@@ -7,26 +7,35 @@
 #endif
 
 // With the width a compile-time constant, a row's accumulator lives in registers across all of the row's
-// nonzeros (4 zmm for d = 64), instead of a load and store of the output row per nonzero.
+// nonzeros (4 zmm for d = 64), instead of a load and store of the output row per nonzero. `mask` (skip
+// columns whose X row is zero) and `sum` (also add the output row into it) serve graph propagation.
 #define AFFINITY_SPMM_FIXED(D)                                                                          \
     static inline void spmm_rows_##D(const int64_t *row_start, const int32_t *col, const float *values, \
                                      const float *x, float *y, int32_t row_begin, int32_t row_end,      \
-                                     float beta) {                                                      \
+                                     float beta, const uint8_t *mask, const float *addend, float *sum) {\
         for (int32_t r = row_begin; r < row_end; r++) {                                                 \
             float acc[D];                                                                               \
             for (int32_t c = 0; c < D; c++) acc[c] = 0.0f;                                              \
             const int64_t end = row_start[r + 1];                                                       \
             for (int64_t p = row_start[r]; p < end; p++) {                                              \
+                if (mask && !mask[col[p]]) continue;                                                    \
                 if (p + 8 < end) __builtin_prefetch(x + (int64_t)col[p + 8] * D);                       \
                 const float w = values[p];                                                              \
                 const float *in = x + (int64_t)col[p] * D;                                              \
                 for (int32_t c = 0; c < D; c++) acc[c] += w * in[c];                                    \
             }                                                                                           \
             float *out = y + (int64_t)r * D;                                                            \
-            if (beta == 0.0f) {                                                                         \
-                for (int32_t c = 0; c < D; c++) out[c] = acc[c];                                        \
-            } else {                                                                                    \
-                for (int32_t c = 0; c < D; c++) out[c] = beta * out[c] + acc[c];                        \
+            if (addend) {                                                                               \
+                const float *ad = addend + (int64_t)r * D;                                              \
+                for (int32_t c = 0; c < D; c++) acc[c] += ad[c];                                        \
+            }                                                                                           \
+            if (beta != 0.0f) {                                                                         \
+                for (int32_t c = 0; c < D; c++) acc[c] += beta * out[c];                                \
+            }                                                                                           \
+            for (int32_t c = 0; c < D; c++) out[c] = acc[c];                                            \
+            if (sum) {                                                                                  \
+                float *s = sum + (int64_t)r * D;                                                        \
+                for (int32_t c = 0; c < D; c++) s[c] += acc[c];                                         \
             }                                                                                           \
         }                                                                                               \
     }
@@ -40,10 +49,10 @@ void affinity_spmm_rows(const int64_t *row_start, const int32_t *col, const floa
                         const float *x, int32_t d, float *y, int32_t row_begin, int32_t row_end,
                         float beta) {
     switch (d) {
-    case 16: spmm_rows_16(row_start, col, values, x, y, row_begin, row_end, beta); return;
-    case 32: spmm_rows_32(row_start, col, values, x, y, row_begin, row_end, beta); return;
-    case 64: spmm_rows_64(row_start, col, values, x, y, row_begin, row_end, beta); return;
-    case 128: spmm_rows_128(row_start, col, values, x, y, row_begin, row_end, beta); return;
+    case 16: spmm_rows_16(row_start, col, values, x, y, row_begin, row_end, beta, 0, 0, 0); return;
+    case 32: spmm_rows_32(row_start, col, values, x, y, row_begin, row_end, beta, 0, 0, 0); return;
+    case 64: spmm_rows_64(row_start, col, values, x, y, row_begin, row_end, beta, 0, 0, 0); return;
+    case 128: spmm_rows_128(row_start, col, values, x, y, row_begin, row_end, beta, 0, 0, 0); return;
     default: break;
     }
     for (int32_t r = row_begin; r < row_end; r++) {
@@ -81,4 +90,63 @@ void affinity_row_dots(const float *a, const float *b, int32_t n, int32_t d, flo
 AFFINITY_MULTIVERSION
 void affinity_axpy(int32_t n, float alpha, const float *x, float *y) {
     for (int32_t c = 0; c < n; c++) y[c] += alpha * x[c];
+}
+
+AFFINITY_MULTIVERSION
+void affinity_axpby(int64_t n, float a, const float *x, float b, const float *y, float *out) {
+    if (y) {
+        for (int64_t i = 0; i < n; i++) out[i] = a * x[i] + b * y[i];
+    } else {
+        for (int64_t i = 0; i < n; i++) out[i] = a * x[i];
+    }
+}
+
+AFFINITY_MULTIVERSION
+void affinity_mul(int64_t n, const float *x, const float *y, float *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * y[i];
+}
+
+AFFINITY_MULTIVERSION
+void affinity_spmm_rows_ex(const int64_t *row_start, const int32_t *col, const float *values,
+                           const float *x, int32_t d, float *y, int32_t row_begin, int32_t row_end,
+                           float beta, const uint8_t *mask, const float *addend, float *sum) {
+    switch (d) {
+    case 16: spmm_rows_16(row_start, col, values, x, y, row_begin, row_end, beta, mask, addend, sum); return;
+    case 32: spmm_rows_32(row_start, col, values, x, y, row_begin, row_end, beta, mask, addend, sum); return;
+    case 64: spmm_rows_64(row_start, col, values, x, y, row_begin, row_end, beta, mask, addend, sum); return;
+    case 128: spmm_rows_128(row_start, col, values, x, y, row_begin, row_end, beta, mask, addend, sum); return;
+    default: break;
+    }
+    for (int32_t r = row_begin; r < row_end; r++) {
+        float *restrict out = y + (int64_t)r * d;
+        if (beta == 0.0f) {
+            for (int32_t c = 0; c < d; c++) out[c] = 0.0f;
+        } else if (beta != 1.0f) {
+            for (int32_t c = 0; c < d; c++) out[c] *= beta;
+        }
+        for (int64_t p = row_start[r]; p < row_start[r + 1]; p++) {
+            if (mask && !mask[col[p]]) continue;
+            const float w = values[p];
+            const float *restrict in = x + (int64_t)col[p] * d;
+            for (int32_t c = 0; c < d; c++) out[c] += w * in[c];
+        }
+        if (addend) {
+            const float *restrict ad = addend + (int64_t)r * d;
+            for (int32_t c = 0; c < d; c++) out[c] += ad[c];
+        }
+        if (sum) {
+            float *restrict s = sum + (int64_t)r * d;
+            for (int32_t c = 0; c < d; c++) s[c] += out[c];
+        }
+    }
+}
+
+AFFINITY_MULTIVERSION
+void affinity_nonzero_rows(const float *x, int32_t d, int32_t begin, int32_t end, uint8_t *mask) {
+    for (int32_t r = begin; r < end; r++) {
+        const float *row = x + (int64_t)r * d;
+        int any = 0;
+        for (int32_t c = 0; c < d; c++) any |= row[c] != 0.0f;
+        mask[r] = (uint8_t)any;
+    }
 }

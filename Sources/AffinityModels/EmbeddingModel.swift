@@ -26,3 +26,12 @@ public func xavierNormal(rows: Int, cols: Int, rng: inout SeededGenerator) -> Ma
     for i in 0..<m.storage.count { m.storage[i] = rng.nextGaussian() * std }
     return m
 }
+
+/// Xavier/Glorot uniform initialisation (PyTorch's `xavier_uniform_` on an embedding weight):
+/// U(−a, a) with a = √(6 / (rows + cols)).
+public func xavierUniform(rows: Int, cols: Int, rng: inout SeededGenerator) -> Matrix {
+    let a = (6 / Float(rows + cols)).squareRoot()
+    var m = Matrix(rows: rows, cols: cols)
+    for i in 0..<m.storage.count { m.storage[i] = (2 * rng.nextFloat() - 1) * a }
+    return m
+}

@@ -5,6 +5,7 @@ public enum ModelRegistry {
         ItemKNN.self,
         EASE.self,
         BPRMF.self,
+        LightGCN.self,
     ]
 
     public static var names: [String] { models.map { $0.name } }

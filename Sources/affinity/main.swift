@@ -1,3 +1,6 @@
 import AffinityCLI
+import AffinityCore
+
+Memory.configureForTraining()
 
 AffinityCommand.main()

@@ -16,12 +16,25 @@ let adjacency: SparseOperator = {
     return SparseOperator(a)
 }()
 
+/// A square, non-symmetric operator for propagation tests.
+let square: SparseOperator = {
+    let a = SparseMatrix(rows: 5, cols: 5, rowIndices: [0, 0, 1, 2, 2, 3, 3, 4], colIndices: [1, 4, 0, 2, 3, 1, 4, 0],
+                         values: [0.5, -0.7, 0.9, 0.3, 0.6, -0.4, 0.8, 0.2])
+    return SparseOperator(a)
+}()
+
 let gradientCases: [String: GradientCase] = [
     "matmul": GradientCase(shapes: [(3, 4), (4, 2)]) { Tensor.matmul($0[0], $0[1]) },
     "matmul Aᵀ": GradientCase(shapes: [(4, 3), (4, 2)]) { Tensor.matmul($0[0], $0[1], transposeA: true) },
     "matmul Bᵀ": GradientCase(shapes: [(3, 4), (2, 4)]) { Tensor.matmul($0[0], $0[1], transposeB: true) },
     "matmul AᵀBᵀ": GradientCase(shapes: [(4, 3), (2, 4)]) { Tensor.matmul($0[0], $0[1], transposeA: true, transposeB: true) },
     "spmm": GradientCase(shapes: [(5, 3)]) { Tensor.spmm(adjacency, $0[0]) },
+    "meanPropagation K=3": GradientCase(shapes: [(5, 3)]) { p in
+        Tensor.meanPropagation(square, p[0], layers: 3)
+    },
+    "meanPropagation then gather (sparse first hop)": GradientCase(shapes: [(5, 3)]) { p in
+        Tensor.gather(Tensor.meanPropagation(square, p[0], layers: 2), rows: [3, 0])
+    },
     "gather dense": GradientCase(shapes: [(5, 3)]) { Tensor.gather($0[0], rows: [4, 0, 4, 2]) },
     "gather sparse": GradientCase(shapes: [(5, 3)], sparseFirstInput: true) { Tensor.gather($0[0], rows: [4, 0, 4, 2]) },
     "concatColumns": GradientCase(shapes: [(3, 2), (3, 4)]) { Tensor.concatColumns([$0[0], $0[1]]) },

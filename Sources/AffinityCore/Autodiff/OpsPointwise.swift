@@ -8,21 +8,11 @@ import Darwin
 
 extension Tensor {
     /// Elementwise map with derivative given from (input, output): the shared shape of every activation.
-    static func pointwise(_ a: Tensor, _ f: (Float) -> Float, derivative: @escaping (Float, Float) -> Float) -> Tensor {
-        var out = a.value
-        out.storage.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] = f(o[i]) } }
-        let result = out
+    static func pointwise(_ a: Tensor, _ f: @escaping (Float) -> Float, derivative: @escaping (Float, Float) -> Float) -> Tensor {
+        let out = Elementwise.map(a.value, f)
         return Tensor(out, inputs: [a]) { node in
-            let g = node.grad!
-            var da = g
-            da.storage.withUnsafeMutableBufferPointer { d in
-                a.value.storage.withUnsafeBufferPointer { x in
-                    result.storage.withUnsafeBufferPointer { y in
-                        for i in 0..<d.count { d[i] *= derivative(x[i], y[i]) }
-                    }
-                }
-            }
-            a.accumulate(da)
+            // dx = g · f'(x, y)
+            a.accumulate(Elementwise.zip3(node.grad!, a.value, out) { g, x, y in g * derivative(x, y) })
         }
     }
 
@@ -67,7 +57,9 @@ extension Tensor {
 
     /// `s · a`.
     public static func scale(_ a: Tensor, _ s: Float) -> Tensor {
-        pointwise(a, { s * $0 }, derivative: { _, _ in s })
+        Tensor(Elementwise.axpby(s, a.value, 0, nil), inputs: [a]) { node in
+            a.accumulate(Elementwise.axpby(s, node.grad!, 0, nil))
+        }
     }
 
     /// Inverted dropout: zeroes each entry with probability `p` and scales the rest by 1/(1−p); the mask is
@@ -104,39 +96,28 @@ extension Tensor {
                 }
             }
         }
-        return elementwise(a, b, +, da: { _, _, g in g }, db: { _, _, g in g })
+        return Tensor(Elementwise.axpby(1, a.value, 1, b.value), inputs: [a, b]) { node in
+            a.accumulate(node.grad!)
+            b.accumulate(node.grad!)
+        }
     }
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        elementwise(a, b, -, da: { _, _, g in g }, db: { _, _, g in -g })
+        Tensor(Elementwise.axpby(1, a.value, -1, b.value), inputs: [a, b]) { node in
+            a.accumulate(node.grad!)
+            if b.requiresGrad { b.accumulate(Elementwise.axpby(-1, node.grad!, 0, nil)) }
+        }
     }
 
-    /// Elementwise (Hadamard) product.
+    /// Elementwise (Hadamard) product. Gradients: da = g ⊙ b, db = g ⊙ a.
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        elementwise(a, b, *, da: { _, y, g in g * y }, db: { x, _, g in g * x })
+        Tensor(Elementwise.multiply(a.value, b.value), inputs: [a, b]) { node in
+            if a.requiresGrad { a.accumulate(Elementwise.multiply(node.grad!, b.value)) }
+            if b.requiresGrad { b.accumulate(Elementwise.multiply(node.grad!, a.value)) }
+        }
     }
 
     public static prefix func - (a: Tensor) -> Tensor { scale(a, -1) }
-
-    static func elementwise(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float,
-                            da: @escaping (Float, Float, Float) -> Float, db: @escaping (Float, Float, Float) -> Float) -> Tensor {
-        precondition(a.rows == b.rows && a.cols == b.cols, "elementwise: shapes \(a.rows)×\(a.cols) and \(b.rows)×\(b.cols) differ")
-        var out = a.value
-        for i in 0..<out.storage.count { out.storage[i] = f(a.value.storage[i], b.value.storage[i]) }
-        return Tensor(out, inputs: [a, b]) { node in
-            let g = node.grad!
-            if a.requiresGrad {
-                var ga = g
-                for i in 0..<ga.storage.count { ga.storage[i] = da(a.value.storage[i], b.value.storage[i], g.storage[i]) }
-                a.accumulate(ga)
-            }
-            if b.requiresGrad {
-                var gb = g
-                for i in 0..<gb.storage.count { gb.storage[i] = db(a.value.storage[i], b.value.storage[i], g.storage[i]) }
-                b.accumulate(gb)
-            }
-        }
-    }
 
     /// Sum of all entries, `[1, 1]`.
     public static func sum(_ a: Tensor) -> Tensor {
@@ -166,4 +147,20 @@ public func stableSigmoid(_ x: Float) -> Float {
 @inline(__always)
 func softplusValue(_ x: Float) -> Float {
     x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x))
+}
+
+extension Tensor {
+    /// ‖a‖_F, `[1, 1]`. Gradient a / ‖a‖ (0 at a = 0).
+    public static func frobeniusNorm(_ a: Tensor) -> Tensor {
+        var s: Double = 0
+        for x in a.value.storage { s += Double(x) * Double(x) }
+        let norm = Float(s.squareRoot())
+        return Tensor(Matrix(rows: 1, cols: 1, repeating: norm), inputs: [a]) { node in
+            let g = node.grad!.storage[0]
+            var da = a.value
+            let scale = norm > 0 ? g / norm : 0
+            for i in 0..<da.storage.count { da.storage[i] *= scale }
+            a.accumulate(da)
+        }
+    }
 }

@@ -162,11 +162,4 @@ public struct SparseRowGradient {
 }
 
 @inline(__always)
-func addInPlace(_ a: inout Matrix, _ b: Matrix) {
-    precondition(a.rows == b.rows && a.cols == b.cols, "gradient shape mismatch")
-    a.storage.withUnsafeMutableBufferPointer { pa in
-        b.storage.withUnsafeBufferPointer { pb in
-            for i in 0..<pa.count { pa[i] += pb[i] }
-        }
-    }
-}
+func addInPlace(_ a: inout Matrix, _ b: Matrix) { Elementwise.addInPlace(&a, b) }

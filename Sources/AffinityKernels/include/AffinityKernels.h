@@ -54,3 +54,26 @@ void affinity_bpr_backward(const float *user_table, const float *item_table, con
                            const int32_t *pos, const int32_t *neg, int32_t n, int32_t d, const float *coef,
                            float *du, float *dpos, float *dneg);
 
+
+/// One SGD step on rows: x[rows[k]] −= lr · (grads[k·d …] + weight_decay · x[rows[k]]).
+void affinity_sgd_rows(float *x, const int32_t *rows, const float *grads, int32_t count, int32_t d,
+                       float learning_rate, float weight_decay);
+
+/// out[i] = a·x[i] + b·y[i] for i in [0, n) (y may be NULL: out = a·x). out may alias x or y.
+void affinity_axpby(int64_t n, float a, const float *x, float b, const float *y, float *out);
+
+/// out[i] = x[i] · y[i] for i in [0, n). out may alias x or y.
+void affinity_mul(int64_t n, const float *x, const float *y, float *out);
+
+/// Like `affinity_spmm_rows`, with three options: entries whose column has mask[col] == 0 are skipped
+/// (their X rows are known to be zero), when `mask` is non-null; row r of `addend` is added to output row r,
+/// when `addend` is non-null; and each finished output row is also added into `sum`, when `sum` is non-null.
+void affinity_spmm_rows_ex(const int64_t *row_start, const int32_t *col, const float *values,
+                           const float *x, int32_t d, float *y, int32_t row_begin, int32_t row_end,
+                           float beta, const uint8_t *mask, const float *addend, float *sum);
+
+/// mask[r] = 1 if row r of the [rows, d] matrix x has a non-zero entry, else 0, for r in [begin, end).
+void affinity_nonzero_rows(const float *x, int32_t d, int32_t begin, int32_t end, uint8_t *mask);
+
+/// glibc: keep freed memory in the process (no mmap per large block, no trimming). No-op elsewhere.
+void affinity_keep_freed_memory(void);

@@ -76,13 +76,17 @@ public struct Trainer {
             let start = ContinuousClock.now
             model.epochWillStart(epoch)
             let order = sampler.epochOrder(epoch: epoch)
+            // All of the epoch's negatives in one parallel pass (one generator per fixed-size chunk).
+            let epochUsers = order.map { sampler.users[Int($0)] }
+            let epochNegatives = sampler.negatives(for: epochUsers, epoch: epoch, batch: 0)
             var lossSum = 0.0
             let progress = context.progress("epoch \(epoch)", total: batches)
             for b in 0..<batches {
                 let slice = order[(b * settings.batchSize)..<min((b + 1) * settings.batchSize, order.count)]
-                var users = slice.map { sampler.users[Int($0)] }
+                let range = slice.startIndex..<slice.endIndex
+                var users = Array(epochUsers[range])
                 var positives = slice.map { sampler.items[Int($0)] }
-                var negatives = sampler.negatives(for: users, epoch: epoch, batch: b)
+                var negatives = Array(epochNegatives[range])
                 if negatives.contains(-1) {  // users with every item: nothing to contrast, drop them
                     let keep = negatives.indices.filter { negatives[$0] >= 0 }
                     users = keep.map { users[$0] }; positives = keep.map { positives[$0] }; negatives = keep.map { negatives[$0] }

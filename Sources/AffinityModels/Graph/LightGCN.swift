@@ -1,0 +1,96 @@
+import AffinityCore
+
+/// LightGCN (He et al., "LightGCN: Simplifying and Powering Graph Convolution Network for
+/// Recommendation", SIGIR 2020; official code gusye1234/LightGCN-PyTorch, RecBole's `LightGCN`).
+///
+/// E⁽ᵏ⁺¹⁾ = Â E⁽ᵏ⁾ with Â = D^{-1/2} A D^{-1/2} over the user+item bipartite graph (eq. 7), no weights and
+/// no nonlinearity; the final embedding is the mean of layers 0…K (eq. 8, α_k = 1/(K+1)); score ⟨e_u, e_i⟩;
+/// loss BPR + `reg_weight` · ½(‖e⁰_u‖² + ‖e⁰_i‖² + ‖e⁰_j‖²) / batch on the layer-0 embeddings of the batch
+/// (eq. 15). `require_pow=false` uses RecBole's default form, (‖e⁰_u‖ + ‖e⁰_i‖ + ‖e⁰_j‖) / batch.
+public final class LightGCN: GradientModel, EmbeddingModel {
+    public static let name = "lightgcn"
+    public static let summary = "linear graph propagation over the user–item graph, mean of layers (He et al. 2020)"
+
+    public let dimension: Int
+    public let layers: Int
+    public let regularization: Float
+    public let squaredPenalty: Bool
+    public let training: TrainerSettings
+
+    /// Layer-0 embeddings of all nodes, users first then items: one table, so propagation needs no
+    /// concatenation per batch.
+    public private(set) var nodeTable = Tensor(parameter: Matrix(rows: 0, cols: 0))
+    public private(set) var history: [EpochReport] = []
+    private var adjacency: SparseOperator?
+    private var userCount = 0
+    private var finalEmbeddings = Matrix(rows: 0, cols: 0)
+
+    public var parameters: [Tensor] { [nodeTable] }
+    public var userEmbeddings: Matrix { rows(finalEmbeddings, 0..<userCount) }
+    public var itemEmbeddings: Matrix { rows(finalEmbeddings, userCount..<finalEmbeddings.rows) }
+
+    public init(_ h: inout Hyperparameters) throws {
+        dimension = try h.int("embedding_size", default: 64)
+        layers = try h.int("n_layers", default: 3)
+        regularization = Float(try h.float("reg_weight", default: 1e-4))
+        squaredPenalty = try h.bool("require_pow", default: true)
+        training = try TrainerSettings(&h)
+        guard dimension > 0, layers >= 0 else { throw HyperparameterError.outOfRange("embedding_size/n_layers", "must be positive") }
+    }
+
+    public func fit(_ data: TrainingData, context: TrainingContext) throws {
+        var rng = SeededGenerator(seed: context.seed)
+        userCount = data.userCount
+        adjacency = SparseOperator(GraphNormalization.symmetricBipartite(data.userItems), symmetric: true)
+        // Xavier-uniform per table, as RecBole initialises its user and item embeddings.
+        let users = xavierUniform(rows: data.userCount, cols: dimension, rng: &rng)
+        let items = xavierUniform(rows: data.itemCount, cols: dimension, rng: &rng)
+        nodeTable = Tensor(parameter: Matrix(rows: data.userCount + data.itemCount, cols: dimension,
+                                             values: users.storage + items.storage))
+        parametersDidChange()
+        history = try Trainer(settings: training).fit(self, data: data, context: context)
+    }
+
+    /// Mean of layers 0…K of the propagated embeddings (eq. 8), as one fused op.
+    private func propagate(_ e0: Tensor) -> Tensor {
+        guard let adjacency else { return e0 }
+        return Tensor.meanPropagation(adjacency, e0, layers: layers)
+    }
+
+    public func batchLoss(users: [Int32], positives: [Int32], negatives: [Int32], epoch: Int) -> Tensor {
+        let all = propagate(nodeTable)
+        let offset = Int32(userCount)
+        let itemRows = positives.map { $0 + offset }, negativeRows = negatives.map { $0 + offset }
+        let u = Tensor.gather(all, rows: users)
+        let i = Tensor.gather(all, rows: itemRows)
+        let j = Tensor.gather(all, rows: negativeRows)
+        let bpr = Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
+        guard regularization > 0 else { return bpr }
+        let ego = [Tensor.gather(nodeTable, rows: users), Tensor.gather(nodeTable, rows: itemRows), Tensor.gather(nodeTable, rows: negativeRows)]
+        let penalty: Tensor
+        if squaredPenalty {
+            penalty = Tensor.scale(ego.map(Tensor.sumOfSquares).reduce(+)!, 0.5 / Float(users.count))
+        } else {
+            penalty = Tensor.scale(ego.map(Tensor.frobeniusNorm).reduce(+)!, 1 / Float(users.count))
+        }
+        return bpr + Tensor.scale(penalty, regularization)
+    }
+
+    public func parametersDidChange() {
+        // Final embeddings for scoring: one propagation outside the graph.
+        finalEmbeddings = propagate(Tensor(nodeTable.value)).value
+    }
+
+    private func rows(_ m: Matrix, _ range: Range<Int>) -> Matrix {
+        Matrix(rows: range.count, cols: m.cols, values: Array(m.storage[(range.lowerBound * m.cols)..<(range.upperBound * m.cols)]))
+    }
+}
+
+extension Array where Element == Tensor {
+    /// Sum of tensors of one shape.
+    func reduce(_ combine: (Tensor, Tensor) -> Tensor) -> Tensor? {
+        guard var acc = first else { return nil }
+        for t in dropFirst() { acc = combine(acc, t) }
+        return acc
+    }
+}
