@@ -17,10 +17,23 @@ public enum BLAS {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
+        // Small products run on one thread: BLAS threads gain nothing there, and while they spin-wait
+        // (sched_yield) they fight Affinity's own parallel loops for the cores.
+        if 2 * m * n * k < smallProductFlops && threads > 1 {
+            singleThreaded {
+                cblas_sgemm(
+                    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasInt(m), blasInt(n), blasInt(k), alpha, a, blasInt(lda), b, blasInt(ldb), beta, c, blasInt(ldc))
+            }
+            return
+        }
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
             blasInt(m), blasInt(n), blasInt(k), alpha, a, blasInt(lda), b, blasInt(ldb), beta, c, blasInt(ldc))
     }
+
+    /// Below this many floating-point operations a product runs single-threaded.
+    public static let smallProductFlops = 1 << 25
 
     /// Returns `op(A) · op(B)` as a new matrix.
     public static func matmul(_ a: Matrix, _ b: Matrix, transA: Bool = false, transB: Bool = false) -> Matrix {

@@ -11,26 +11,7 @@ extension SparseMatrix {
 
     /// `Y = A · X + beta · Y`, writing into an existing `[rows, d]` matrix (no allocation).
     public func multiply(_ x: Matrix, into y: inout Matrix, beta: Float = 0) {
-        precondition(x.rows == cols && y.rows == rows && y.cols == x.cols, "spmm shape mismatch")
-        let d = x.cols
-        rowStart.withUnsafeBufferPointer { rs in
-            colIndex.withUnsafeBufferPointer { ci in
-                values.withUnsafeBufferPointer { vs in
-                    x.storage.withUnsafeBufferPointer { xs in
-                        y.storage.withUnsafeMutableBufferPointer { ys in
-                            let p = UnsafeSendable((rs.baseAddress!, ci.baseAddress, vs.baseAddress, xs.baseAddress, ys.baseAddress!))
-                            // Row_start is Int (64-bit on every supported platform), matching int64_t.
-                            let starts = UnsafeRawPointer(p.value.0).assumingMemoryBound(to: Int64.self)
-                            let s = UnsafeSendable(starts)
-                            Parallel.forEachChunk(0..<rows, minimumChunk: 256) { chunk in
-                                affinity_spmm_rows(s.value, p.value.1, p.value.2, p.value.3, Int32(d), p.value.4,
-                                                   Int32(chunk.lowerBound), Int32(chunk.upperBound), beta)
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        multiply(x, into: &y, beta: beta, mask: nil, sum: nil)
     }
 
     /// `Y = A · X + beta · Y (+ addend)` skipping the columns whose `mask` entry is 0 (rows of X known to be

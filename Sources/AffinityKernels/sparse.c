@@ -45,32 +45,6 @@ AFFINITY_SPMM_FIXED(64)
 AFFINITY_SPMM_FIXED(128)
 
 AFFINITY_MULTIVERSION
-void affinity_spmm_rows(const int64_t *row_start, const int32_t *col, const float *values,
-                        const float *x, int32_t d, float *y, int32_t row_begin, int32_t row_end,
-                        float beta) {
-    switch (d) {
-    case 16: spmm_rows_16(row_start, col, values, x, y, row_begin, row_end, beta, 0, 0, 0); return;
-    case 32: spmm_rows_32(row_start, col, values, x, y, row_begin, row_end, beta, 0, 0, 0); return;
-    case 64: spmm_rows_64(row_start, col, values, x, y, row_begin, row_end, beta, 0, 0, 0); return;
-    case 128: spmm_rows_128(row_start, col, values, x, y, row_begin, row_end, beta, 0, 0, 0); return;
-    default: break;
-    }
-    for (int32_t r = row_begin; r < row_end; r++) {
-        float *restrict out = y + (int64_t)r * d;
-        if (beta == 0.0f) {
-            for (int32_t c = 0; c < d; c++) out[c] = 0.0f;
-        } else if (beta != 1.0f) {
-            for (int32_t c = 0; c < d; c++) out[c] *= beta;
-        }
-        for (int64_t p = row_start[r]; p < row_start[r + 1]; p++) {
-            const float w = values[p];
-            const float *restrict in = x + (int64_t)col[p] * d;
-            for (int32_t c = 0; c < d; c++) out[c] += w * in[c];
-        }
-    }
-}
-
-AFFINITY_MULTIVERSION
 void affinity_row_dots(const float *a, const float *b, int32_t n, int32_t d, float *out) {
     // 16 explicit partial sums: vectorises without -ffast-math, and every clone adds in the same
     // order, so results do not depend on the instruction set picked.
@@ -110,13 +84,22 @@ AFFINITY_MULTIVERSION
 void affinity_spmm_rows_ex(const int64_t *row_start, const int32_t *col, const float *values,
                            const float *x, int32_t d, float *y, int32_t row_begin, int32_t row_end,
                            float beta, const uint8_t *mask, const float *addend, float *sum) {
+    // Two inlined copies per width: the plain product (options constant-folded away, so the inner loop has
+    // no mask test) and the one with options.
+    const int plain = !mask && !addend && !sum;
+#define AFFINITY_SPMM_CASE(D)                                                                             \
+    case D:                                                                                               \
+        if (plain) spmm_rows_##D(row_start, col, values, x, y, row_begin, row_end, beta, 0, 0, 0);        \
+        else spmm_rows_##D(row_start, col, values, x, y, row_begin, row_end, beta, mask, addend, sum);    \
+        return;
     switch (d) {
-    case 16: spmm_rows_16(row_start, col, values, x, y, row_begin, row_end, beta, mask, addend, sum); return;
-    case 32: spmm_rows_32(row_start, col, values, x, y, row_begin, row_end, beta, mask, addend, sum); return;
-    case 64: spmm_rows_64(row_start, col, values, x, y, row_begin, row_end, beta, mask, addend, sum); return;
-    case 128: spmm_rows_128(row_start, col, values, x, y, row_begin, row_end, beta, mask, addend, sum); return;
+    AFFINITY_SPMM_CASE(16)
+    AFFINITY_SPMM_CASE(32)
+    AFFINITY_SPMM_CASE(64)
+    AFFINITY_SPMM_CASE(128)
     default: break;
     }
+#undef AFFINITY_SPMM_CASE
     for (int32_t r = row_begin; r < row_end; r++) {
         float *restrict out = y + (int64_t)r * d;
         if (beta == 0.0f) {
@@ -149,4 +132,10 @@ void affinity_nonzero_rows(const float *x, int32_t d, int32_t begin, int32_t end
         for (int32_t c = 0; c < d; c++) any |= row[c] != 0.0f;
         mask[r] = (uint8_t)any;
     }
+}
+
+void affinity_spmm_rows(const int64_t *row_start, const int32_t *col, const float *values,
+                        const float *x, int32_t d, float *y, int32_t row_begin, int32_t row_end,
+                        float beta) {
+    affinity_spmm_rows_ex(row_start, col, values, x, d, y, row_begin, row_end, beta, 0, 0, 0);
 }

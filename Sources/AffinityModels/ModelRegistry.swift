@@ -6,6 +6,8 @@ public enum ModelRegistry {
         EASE.self,
         BPRMF.self,
         LightGCN.self,
+        NGCF.self,
+        SGL.self,
     ]
 
     public static var names: [String] { models.map { $0.name } }

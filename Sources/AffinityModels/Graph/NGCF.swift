@@ -1,0 +1,124 @@
+import AffinityCore
+
+/// NGCF: Neural Graph Collaborative Filtering (Wang et al., SIGIR 2019; RecBole's `NGCF` is the reference
+/// for the details below).
+///
+/// Layer l (eq. 7, as RecBole's `BiGNNLayer`): with L = D^{-1/2} A D^{-1/2} and side = L E,
+/// E' = LeakyReLU_{0.2}( W₁ (E + side) + b₁ + W₂ (E ⊙ side) + b₂ ), then message dropout and row L2
+/// normalisation. The final embedding concatenates layers 0…L (eq. 9). Node dropout removes each edge of L
+/// with probability p per batch (kept edges scaled by 1/(1−p)). Loss: BPR + `reg_weight` ·
+/// (‖e_u‖ + ‖e_i‖ + ‖e_j‖) / batch on the batch's final embeddings (RecBole's `EmbLoss`; `require_pow=true`
+/// gives ½‖·‖² instead). Embeddings and weights are Xavier-normal initialised, biases zero.
+public final class NGCF: GradientModel, EmbeddingModel {
+    public static let name = "ngcf"
+    public static let summary = "graph propagation with feature transforms and the element-wise interaction term (Wang et al. 2019)"
+
+    public let dimension: Int
+    public let hiddenSizes: [Int]
+    public let nodeDropout: Float
+    public let messageDropout: Float
+    public let regularization: Float
+    public let squaredPenalty: Bool
+    public let training: TrainerSettings
+
+    public private(set) var nodeTable = Tensor(parameter: Matrix(rows: 0, cols: 0))
+    private var weights: [(w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor)] = []
+    public private(set) var history: [EpochReport] = []
+    private var adjacency: SparseMatrix?
+    private var fullOperator: SparseOperator?
+    private var userCount = 0
+    private var finalEmbeddings = Matrix(rows: 0, cols: 0)
+    private var dropoutRNG = SeededGenerator(seed: 0)
+
+    public var parameters: [Tensor] { [nodeTable] + weights.flatMap { [$0.w1, $0.b1, $0.w2, $0.b2] } }
+    public var userEmbeddings: Matrix { rowSlice(finalEmbeddings, 0..<userCount) }
+    public var itemEmbeddings: Matrix { rowSlice(finalEmbeddings, userCount..<finalEmbeddings.rows) }
+
+    public init(_ h: inout Hyperparameters) throws {
+        dimension = try h.int("embedding_size", default: 64)
+        let sizes = try h.string("hidden_size_list", default: "64,64,64")
+        hiddenSizes = sizes.split(separator: ",").compactMap { Int($0.filter { $0 != " " }) }
+        guard !hiddenSizes.isEmpty, hiddenSizes.count == sizes.split(separator: ",").count, hiddenSizes.allSatisfy({ $0 > 0 }) else {
+            throw HyperparameterError.invalid("hidden_size_list", sizes, "a list of positive integers, e.g. 64,64,64")
+        }
+        nodeDropout = Float(try h.float("node_dropout", default: 0))
+        messageDropout = Float(try h.float("message_dropout", default: 0.1))
+        regularization = Float(try h.float("reg_weight", default: 1e-5))
+        squaredPenalty = try h.bool("require_pow", default: false)
+        training = try TrainerSettings(&h)
+        guard (0..<1).contains(nodeDropout), (0..<1).contains(messageDropout) else {
+            throw HyperparameterError.outOfRange("node_dropout/message_dropout", "must be in [0, 1)")
+        }
+    }
+
+    public func fit(_ data: TrainingData, context: TrainingContext) throws {
+        var rng = SeededGenerator(seed: context.seed)
+        dropoutRNG = rng.derived(stream: 77)
+        userCount = data.userCount
+        let a = GraphNormalization.symmetricBipartite(data.userItems)
+        adjacency = a
+        fullOperator = SparseOperator(a, symmetric: true)
+        let users = xavierNormal(rows: data.userCount, cols: dimension, rng: &rng)
+        let items = xavierNormal(rows: data.itemCount, cols: dimension, rng: &rng)
+        nodeTable = Tensor(parameter: Matrix(rows: data.userCount + data.itemCount, cols: dimension, values: users.storage + items.storage))
+        weights = []
+        var input = dimension
+        for output in hiddenSizes {
+            // nn.Linear(in, out) stores [out, in]; we multiply E [n, in] by W [in, out], the same map.
+            weights.append((Tensor(parameter: xavierNormal(rows: input, cols: output, rng: &rng)),
+                            Tensor(parameter: Matrix(rows: 1, cols: output)),
+                            Tensor(parameter: xavierNormal(rows: input, cols: output, rng: &rng)),
+                            Tensor(parameter: Matrix(rows: 1, cols: output))))
+            input = output
+        }
+        parametersDidChange()
+        history = try Trainer(settings: training).fit(self, data: data, context: context)
+    }
+
+    /// All nodes' final embeddings, `[users + items, d + Σ hidden]`.
+    private func forward(training: Bool) -> Tensor {
+        guard let fullOperator, let adjacency else { return nodeTable }
+        var op = fullOperator
+        if training && nodeDropout > 0 {
+            // Drop edges independently, rescale the kept ones (RecBole's SparseDropout).
+            let keep = 1 / (1 - nodeDropout)
+            let values = adjacency.values.map { v in dropoutRNG.nextFloat() < nodeDropout ? 0 : v * keep }
+            op = SparseOperator(adjacency.withValues(values))
+        }
+        var e: Tensor = nodeTable
+        var layers = [e]
+        for layer in weights {
+            let side = Tensor.spmm(op, e)
+            let part1 = Tensor.matmul(e + side, layer.w1) + layer.b1
+            let part2 = Tensor.matmul(e * side, layer.w2) + layer.b2
+            e = Tensor.leakyRelu(part1 + part2, slope: 0.2)
+            if training && messageDropout > 0 { e = Tensor.dropout(e, rate: messageDropout, rng: &dropoutRNG) }
+            e = Tensor.normalizeRows(e)
+            layers.append(e)
+        }
+        return Tensor.concatColumns(layers)
+    }
+
+    public func batchLoss(users: [Int32], positives: [Int32], negatives: [Int32], epoch: Int) -> Tensor {
+        let all = forward(training: true)
+        let offset = Int32(userCount)
+        let u = Tensor.gather(all, rows: users)
+        let i = Tensor.gather(all, rows: positives.map { $0 + offset })
+        let j = Tensor.gather(all, rows: negatives.map { $0 + offset })
+        let bpr = Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
+        guard regularization > 0 else { return bpr }
+        let penalty = squaredPenalty
+            ? Tensor.scale(Tensor.sumOfSquares(u) + Tensor.sumOfSquares(i) + Tensor.sumOfSquares(j), 0.5 / Float(users.count))
+            : Tensor.scale(Tensor.frobeniusNorm(u) + Tensor.frobeniusNorm(i) + Tensor.frobeniusNorm(j), 1 / Float(users.count))
+        return bpr + Tensor.scale(penalty, regularization)
+    }
+
+    public func parametersDidChange() {
+        finalEmbeddings = forward(training: false).value
+    }
+}
+
+func rowSlice(_ m: Matrix, _ range: Range<Int>) -> Matrix {
+    Matrix(rows: range.count, cols: m.cols, values: Array(m.storage[(range.lowerBound * m.cols)..<(range.upperBound * m.cols)]))
+}
+

@@ -1,0 +1,109 @@
+import AffinityCore
+import AffinityData
+
+/// SGL: Self-supervised Graph Learning for recommendation (Wu et al., SIGIR 2021), edge-dropout variant
+/// (SGL-ED) on a LightGCN encoder; RecBole's `SGL` is the reference for the details.
+///
+/// Every epoch two views of the interaction graph are drawn by keeping a random (1 − `drop_ratio`) share of
+/// the training interactions (each view symmetric-normalised on its own degrees). The loss is
+/// Σ_batch −log σ(ŷ_ui − ŷ_uj) on the full graph (a sum, as RecBole and the official code), plus
+/// `ssl_weight` · InfoNCE between the two views' normalised embeddings (eq. 10: for each batch user,
+/// the positive is the same user in the other view and the negatives are all users of that view; the same
+/// for the batch's positive items), with temperature `ssl_tau`, summed over the batch, plus
+/// `reg_weight` · (‖e⁰_u‖ + ‖e⁰_i‖ + ‖e⁰_j‖) / batch.
+public final class SGL: GradientModel, EmbeddingModel {
+    public static let name = "sgl"
+    public static let summary = "LightGCN + contrastive learning between edge-dropout graph views (Wu et al. 2021)"
+
+    public let dimension: Int
+    public let layers: Int
+    public let dropRatio: Double
+    public let temperature: Float
+    public let sslWeight: Float
+    public let regularization: Float
+    public let training: TrainerSettings
+
+    public private(set) var nodeTable = Tensor(parameter: Matrix(rows: 0, cols: 0))
+    public private(set) var history: [EpochReport] = []
+    private var graph: SparseOperator?
+    private var views: (SparseOperator, SparseOperator)?
+    private var interactions = Interactions()
+    private var userCount = 0, catalogueSize = 0
+    private var seed: UInt64 = 0
+    private var finalEmbeddings = Matrix(rows: 0, cols: 0)
+
+    public var parameters: [Tensor] { [nodeTable] }
+    public var userEmbeddings: Matrix { rowSlice(finalEmbeddings, 0..<userCount) }
+    public var itemEmbeddings: Matrix { rowSlice(finalEmbeddings, userCount..<finalEmbeddings.rows) }
+
+    public init(_ h: inout Hyperparameters) throws {
+        dimension = try h.int("embedding_size", default: 64)
+        layers = try h.int("n_layers", default: 3)
+        dropRatio = try h.float("drop_ratio", default: 0.1)
+        temperature = Float(try h.float("ssl_tau", default: 0.5))
+        sslWeight = Float(try h.float("ssl_weight", default: 0.05))
+        regularization = Float(try h.float("reg_weight", default: 1e-5))
+        _ = try h.string("type", default: "ED", allowed: ["ED"])
+        training = try TrainerSettings(&h)
+        guard (0..<1).contains(dropRatio), temperature > 0 else {
+            throw HyperparameterError.outOfRange("drop_ratio/ssl_tau", "drop_ratio must be in [0, 1) and ssl_tau positive")
+        }
+    }
+
+    public func fit(_ data: TrainingData, context: TrainingContext) throws {
+        var rng = SeededGenerator(seed: context.seed)
+        seed = context.seed
+        userCount = data.userCount
+        catalogueSize = data.itemCount
+        let m = data.userItems
+        interactions = Interactions(users: (0..<m.rows).flatMap { u in Array(repeating: Int32(u), count: m.count(ofRow: u)) }, items: m.colIndex)
+        graph = SparseOperator(GraphNormalization.symmetricBipartite(m), symmetric: true)
+        let users = xavierUniform(rows: data.userCount, cols: dimension, rng: &rng)
+        let items = xavierUniform(rows: data.itemCount, cols: dimension, rng: &rng)
+        nodeTable = Tensor(parameter: Matrix(rows: userCount + catalogueSize, cols: dimension, values: users.storage + items.storage))
+        parametersDidChange()
+        history = try Trainer(settings: training).fit(self, data: data, context: context)
+    }
+
+    /// A view: a random (1 − drop_ratio) share of the interactions, normalised on its own degrees.
+    private func edgeDropoutView(_ rng: inout SeededGenerator) -> SparseOperator {
+        var positions = Array(0..<interactions.count)
+        positions.seededShuffle(using: &rng)
+        let keep = positions.prefix(Int(Double(interactions.count) * (1 - dropRatio)))
+        let kept = interactions.subset(Array(keep))
+        return SparseOperator(GraphNormalization.symmetricBipartite(kept.matrix(users: userCount, items: catalogueSize)), symmetric: true)
+    }
+
+    public func epochWillStart(_ epoch: Int) {
+        var rng = SeededGenerator(seed: seed).derived(stream: 0x5617 &+ UInt64(epoch))
+        views = (edgeDropoutView(&rng), edgeDropoutView(&rng))
+    }
+
+    public func batchLoss(users: [Int32], positives: [Int32], negatives: [Int32], epoch: Int) -> Tensor {
+        guard let graph, let views else { return Tensor(Matrix(rows: 1, cols: 1)) }
+        let n = Float(users.count)
+        let offset = Int32(userCount)
+        let itemRows = positives.map { $0 + offset }, negativeRows = negatives.map { $0 + offset }
+        let main = Tensor.meanPropagation(graph, nodeTable, layers: layers)
+        let u = Tensor.gather(main, rows: users), i = Tensor.gather(main, rows: itemRows), j = Tensor.gather(main, rows: negativeRows)
+        let bpr = Tensor.scale(Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j)), n)  // summed
+        // Contrastive term between the two views (InfoNCE over all users / all items of the second view).
+        let view1 = Tensor.meanPropagation(views.0, nodeTable, layers: layers)
+        let view2 = Tensor.meanPropagation(views.1, nodeTable, layers: layers)
+        let users2 = Tensor.normalizeRows(Tensor.sliceRows(view2, 0..<userCount))
+        let items2 = Tensor.normalizeRows(Tensor.sliceRows(view2, userCount..<(userCount + catalogueSize)))
+        let sslUsers = Loss.infoNCE(anchors: Tensor.normalizeRows(Tensor.gather(view1, rows: users)),
+                                    candidates: users2, positives: users, temperature: temperature)
+        let sslItems = Loss.infoNCE(anchors: Tensor.normalizeRows(Tensor.gather(view1, rows: itemRows)),
+                                    candidates: items2, positives: positives, temperature: temperature)
+        let ssl = Tensor.scale(sslUsers + sslItems, sslWeight * n)  // infoNCE is a mean; RecBole sums
+        let ego = [Tensor.gather(nodeTable, rows: users), Tensor.gather(nodeTable, rows: itemRows), Tensor.gather(nodeTable, rows: negativeRows)]
+        let reg = Tensor.scale(ego.map(Tensor.frobeniusNorm).reduce(+)!, regularization / n)
+        return bpr + ssl + reg
+    }
+
+    public func parametersDidChange() {
+        guard let graph else { return }
+        finalEmbeddings = Tensor.meanPropagation(graph, Tensor(nodeTable.value), layers: layers).value
+    }
+}

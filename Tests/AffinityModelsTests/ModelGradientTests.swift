@@ -1,0 +1,74 @@
+import Testing
+import AffinityCore
+import AffinityData
+import AffinityModels
+import AffinityEval
+import AffinityTestSupport
+
+/// Every gradient-trained model: the gradient of its batch loss with respect to every parameter matches
+/// central finite differences on a tiny graph (dropout off, so the loss is a deterministic function).
+@Suite struct ModelGradientTests {
+    static let models: [(String, [String: String])] = [
+        ("bpr", ["embedding_size": "4", "reg_weight": "0.1"]),
+        ("lightgcn", ["embedding_size": "4", "n_layers": "2", "reg_weight": "0.1"]),
+        ("lightgcn", ["embedding_size": "4", "n_layers": "3", "reg_weight": "0.1", "require_pow": "false"]),
+        ("ngcf", ["embedding_size": "4", "hidden_size_list": "4,3", "message_dropout": "0", "reg_weight": "0.1"]),
+        ("sgl", ["embedding_size": "4", "n_layers": "2", "reg_weight": "0.1", "ssl_weight": "0.5", "drop_ratio": "0.3"]),
+    ]
+
+    @Test(arguments: 0..<models.count)
+    func batchLossGradientMatchesFiniteDifferences(_ index: Int) throws {
+        let (name, settings) = Self.models[index]
+        // 4 users × 5 items.
+        let data = TrainingData(userCount: 4, itemCount: 5, interactions: Interactions(
+            users: [0, 0, 1, 1, 2, 2, 3, 3, 3], items: [0, 1, 1, 2, 2, 3, 0, 3, 4]))
+        var h = Hyperparameters(settings.merging(["epochs": "0"]) { a, _ in a })
+        let model = try ModelRegistry.make(name, hyperparameters: &h) as! any GradientModel
+        try model.fit(data, context: TrainingContext(seed: 3))
+        model.epochWillStart(0)  // models with per-epoch state (SGL's views) draw it here
+        let users: [Int32] = [0, 1, 3, 2], pos: [Int32] = [1, 2, 4, 3], neg: [Int32] = [4, 0, 1, 0]
+        func loss() -> Double { Double(model.batchLoss(users: users, positives: pos, negatives: neg, epoch: 0).scalar) }
+        let l = model.batchLoss(users: users, positives: pos, negatives: neg, epoch: 0)
+        l.backward()
+        let analytic = model.parameters.map { p in p.sparseGradients ? p.sparseGrad!.dense(rows: p.rows) : (p.grad ?? Matrix(rows: p.rows, cols: p.cols)) }
+        // 3e-3: small enough that a step rarely crosses a LeakyReLU kink (1e-2 does, for NGCF), large enough
+        // for Float32 round-off (loss ≈ 0.7 ⇒ ~1e-5 relative noise).
+        let h2: Float = 3e-3
+        for (k, p) in model.parameters.enumerated() {
+            var numeric = [Double](repeating: 0, count: p.value.storage.count)
+            let original = p.value
+            for e in 0..<numeric.count {
+                var plus = original; plus.storage[e] += h2; p.assign(plus)
+                let lp = loss()
+                var minus = original; minus.storage[e] -= h2; p.assign(minus)
+                let lm = loss()
+                p.assign(original)
+                numeric[e] = (lp - lm) / Double(2 * h2)
+            }
+            let diff = zip(analytic[k].storage, numeric).reduce(0.0) { $0 + (Double($1.0) - $1.1) * (Double($1.0) - $1.1) }.squareRoot()
+            let scale = max(numeric.reduce(0.0) { $0 + $1 * $1 }.squareRoot(), 1e-6)
+            #expect(diff / scale < 2e-2, "\(name) parameter \(k): relative error \(diff / scale)")
+            p.zeroGrad()
+        }
+    }
+}
+
+@Suite struct NGCFTests {
+    @Test func learnsAndBeatsMostPop() throws {
+        let d = try Preprocessing(userCore: 10, itemCore: 20).apply(to: try Fixtures.movieLensSmall())
+        let split = try DataSplit.make(d, strategy: .userRandomRatio([0.8, 0.1, 0.1]), seed: 2020)
+        var h = Hyperparameters(["epochs": "15", "learning_rate": "0.005", "embedding_size": "16", "hidden_size_list": "16,16"])
+        let model = try NGCF(&h)
+        try model.fit(TrainingData(split: split), context: TrainingContext(seed: 1))
+        var hp = Hyperparameters()
+        let pop = try ModelRegistry.make("mostpop", hyperparameters: &hp)
+        try pop.fit(TrainingData(split: split), context: TrainingContext())
+        let evaluator = RankingEvaluator(cutoffs: [20], metrics: [.ndcg])
+        func ndcg(_ m: any Recommender) -> Double {
+            evaluator.evaluate(m, target: split.testMatrix, exclude: [split.trainMatrix, split.validMatrix]).metrics["ndcg@20"]!
+        }
+        #expect(ndcg(model) > ndcg(pop) * 1.05, "ngcf \(ndcg(model)) vs mostpop \(ndcg(pop))")
+        #expect(model.userEmbeddings.cols == 16 + 16 + 16)
+    }
+}
+
