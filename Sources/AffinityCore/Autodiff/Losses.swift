@@ -23,22 +23,38 @@ public enum Loss {
         let n = anchors.rows, m = candidates.rows
         precondition(positives.count == n && anchors.cols == candidates.cols, "infoNCE: shape mismatch")
         var logits = BLAS.matmul(anchors.value, candidates.value, transB: true)   // [n, m]
-        var total: Double = 0
-        for i in 0..<n {
-            for j in 0..<m { logits.storage[i * m + j] /= temperature }
-            let lse = logSumExp(logits.storage, i * m, m)
-            total += Double(lse - logits.storage[i * m + Int(positives[i])])
-            // Keep softmax in `logits` for the backward pass.
-            for j in 0..<m { logits.storage[i * m + j] = expf(logits.storage[i * m + j] - lse) }
+        var rowLoss = [Double](repeating: 0, count: n)
+        let invT = 1 / temperature
+        logits.storage.withUnsafeMutableBufferPointer { lg in
+            rowLoss.withUnsafeMutableBufferPointer { rl in
+                positives.withUnsafeBufferPointer { pos in
+                    let p = UnsafeSendable((lg.baseAddress!, rl.baseAddress!, pos.baseAddress!))
+                    Parallel.forEachChunk(0..<n, minimumChunk: 64) { rows in
+                        let (l, out, ps) = p.value
+                        for i in rows {
+                            let row = l + i * m
+                            var mx = -Float.infinity
+                            for j in 0..<m { row[j] *= invT; mx = max(mx, row[j]) }
+                            var s: Float = 0
+                            for j in 0..<m { let e = expf(row[j] - mx); row[j] = e; s += e }
+                            // loss_i = log Σ exp − logit_pos; keep softmax in `row` for the backward pass.
+                            out[i] = Double(mx + logf(s)) - Double(mx + logf(row[Int(ps[i])]))
+                            let inv = 1 / s
+                            for j in 0..<m { row[j] *= inv }
+                        }
+                    }
+                }
+            }
         }
+        let total = rowLoss.reduce(0, +)
         let probabilities = logits
         return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(n))), inputs: [anchors, candidates]) { node in
             // d loss / d logits_ij = (softmax_ij − [j = p_i]) / n, and logits = A Cᵀ / τ.
             var g = probabilities
             let scale = node.grad!.storage[0] / (Float(n) * temperature)
-            for i in 0..<n {
-                g.storage[i * m + Int(positives[i])] -= 1
-                for j in 0..<m { g.storage[i * m + j] *= scale }
+            g.storage.withUnsafeMutableBufferPointer { gs in
+                for i in 0..<n { gs[i * m + Int(positives[i])] -= 1 }
+                Elementwise.run(gs.count) { r in for k in r { gs[k] *= scale } }
             }
             if anchors.requiresGrad { anchors.accumulate(BLAS.matmul(g, candidates.value)) }
             if candidates.requiresGrad { candidates.accumulate(BLAS.matmul(g, anchors.value, transA: true)) }

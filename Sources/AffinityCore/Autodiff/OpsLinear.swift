@@ -69,20 +69,19 @@ extension Tensor {
     public static func concatColumns(_ parts: [Tensor]) -> Tensor {
         let rows = parts[0].rows
         precondition(parts.allSatisfy { $0.rows == rows }, "concatColumns: row counts differ")
-        let widths = parts.map(\.cols), total = widths.reduce(0, +)
+        let total = parts.reduce(0) { $0 + $1.cols }
         var out = Matrix(rows: rows, cols: total)
         var offset = 0
         for part in parts {
-            for r in 0..<rows { for c in 0..<part.cols { out.storage[r * total + offset + c] = part.value.storage[r * part.cols + c] } }
+            copyColumns(from: part.value, sourceOffset: 0, to: &out, destinationOffset: offset, width: part.cols)
             offset += part.cols
         }
         return Tensor(out, inputs: parts) { node in
-            let g = node.grad!
             var offset = 0
             for part in parts {
                 if part.requiresGrad {
                     var gp = Matrix(rows: rows, cols: part.cols)
-                    for r in 0..<rows { for c in 0..<part.cols { gp.storage[r * part.cols + c] = g.storage[r * total + offset + c] } }
+                    copyColumns(from: node.grad!, sourceOffset: offset, to: &gp, destinationOffset: 0, width: part.cols)
                     part.accumulate(gp)
                 }
                 offset += part.cols
@@ -92,13 +91,27 @@ extension Tensor {
 
     /// Columns `range` of `a` (the inverse of `concatColumns`).
     public static func sliceColumns(_ a: Tensor, _ range: Range<Int>) -> Tensor {
-        let rows = a.rows, w = range.count, total = a.cols
-        var out = Matrix(rows: rows, cols: w)
-        for r in 0..<rows { for c in 0..<w { out.storage[r * w + c] = a.value.storage[r * total + range.lowerBound + c] } }
+        var out = Matrix(rows: a.rows, cols: range.count)
+        copyColumns(from: a.value, sourceOffset: range.lowerBound, to: &out, destinationOffset: 0, width: range.count)
         return Tensor(out, inputs: [a]) { node in
-            let g = node.grad!
-            a.withGradBuffer { ga in
-                for r in 0..<rows { for c in 0..<w { ga[r * total + range.lowerBound + c] += g.storage[r * w + c] } }
+            var ga = Matrix(rows: a.rows, cols: a.cols)
+            copyColumns(from: node.grad!, sourceOffset: 0, to: &ga, destinationOffset: range.lowerBound, width: range.count)
+            a.accumulate(ga)
+        }
+    }
+
+    /// Copies `width` columns starting at `sourceOffset` of every row of `source` into `destination` at
+    /// `destinationOffset` (row segments, parallel over rows).
+    static func copyColumns(from source: Matrix, sourceOffset: Int, to destination: inout Matrix, destinationOffset: Int, width: Int) {
+        let sc = source.cols, dc = destination.cols
+        source.storage.withUnsafeBufferPointer { s in
+            destination.storage.withUnsafeMutableBufferPointer { d in
+                let p = UnsafeSendable((s.baseAddress!, d.baseAddress!))
+                Parallel.forEachChunk(0..<source.rows, minimumChunk: 4096) { rows in
+                    for r in rows {
+                        (p.value.1 + r * dc + destinationOffset).update(from: p.value.0 + r * sc + sourceOffset, count: width)
+                    }
+                }
             }
         }
     }

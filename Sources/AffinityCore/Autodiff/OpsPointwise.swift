@@ -68,14 +68,13 @@ extension Tensor {
         precondition(p >= 0 && p < 1, "dropout rate must be in [0, 1)")
         guard p > 0 else { return a }
         let keep = 1 / (1 - p)
-        var mask = [Float](repeating: 0, count: a.value.storage.count)
-        for i in 0..<mask.count { mask[i] = rng.nextFloat() >= p ? keep : 0 }
-        var out = a.value
-        for i in 0..<mask.count { out.storage[i] *= mask[i] }
+        var mask = Matrix(rows: a.rows, cols: a.cols)
+        mask.storage.withUnsafeMutableBufferPointer { m in
+            for i in 0..<m.count { m[i] = rng.nextFloat() >= p ? keep : 0 }
+        }
+        let out = Elementwise.multiply(a.value, mask)
         return Tensor(out, inputs: [a]) { node in
-            var da = node.grad!
-            for i in 0..<mask.count { da.storage[i] *= mask[i] }
-            a.accumulate(da)
+            a.accumulate(Elementwise.multiply(node.grad!, mask))
         }
     }
 
@@ -83,15 +82,27 @@ extension Tensor {
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         if b.rows == 1 && a.rows != 1 {
             precondition(a.cols == b.cols, "broadcast add: widths differ")
+            let d = a.cols, n = a.rows
             var out = a.value
-            let d = a.cols
-            for r in 0..<a.rows { for c in 0..<d { out.storage[r * d + c] += b.value.storage[c] } }
+            out.storage.withUnsafeMutableBufferPointer { o in
+                b.value.storage.withUnsafeBufferPointer { bias in
+                    let p = UnsafeSendable((o.baseAddress!, bias.baseAddress!))
+                    Parallel.forEachChunk(0..<n, minimumChunk: 4096) { rows in
+                        for r in rows { for c in 0..<d { p.value.0[r * d + c] += p.value.1[c] } }
+                    }
+                }
+            }
             return Tensor(out, inputs: [a, b]) { node in
                 let g = node.grad!
                 a.accumulate(g)
                 if b.requiresGrad {
+                    // Column sums of g, in a fixed order (deterministic).
                     var db = Matrix(rows: 1, cols: d)
-                    for r in 0..<g.rows { for c in 0..<d { db.storage[c] += g.storage[r * d + c] } }
+                    g.storage.withUnsafeBufferPointer { gs in
+                        db.storage.withUnsafeMutableBufferPointer { s in
+                            for r in 0..<n { for c in 0..<d { s[c] += gs[r * d + c] } }
+                        }
+                    }
                     b.accumulate(db)
                 }
             }

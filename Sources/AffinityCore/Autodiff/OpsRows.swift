@@ -49,26 +49,48 @@ extension Tensor {
     /// Each row divided by its L2 norm (rows of norm below `epsilon` are divided by `epsilon`, as
     /// `torch.nn.functional.normalize`). Gradient: dx = (g − y ⟨g, y⟩) / ‖x‖.
     public static func normalizeRows(_ a: Tensor, epsilon: Float = 1e-12) -> Tensor {
-        let d = a.cols
-        var out = a.value
-        var norms = [Float](repeating: 0, count: a.rows)
-        for r in 0..<a.rows {
-            var s: Float = 0
-            for c in 0..<d { s += out.storage[r * d + c] * out.storage[r * d + c] }
-            norms[r] = max(s.squareRoot(), epsilon)
-            for c in 0..<d { out.storage[r * d + c] /= norms[r] }
+        let n = a.rows, d = a.cols
+        var out = Matrix(rows: n, cols: d)
+        var norms = [Float](repeating: 0, count: n)
+        a.value.storage.withUnsafeBufferPointer { src in
+            out.storage.withUnsafeMutableBufferPointer { dst in
+                norms.withUnsafeMutableBufferPointer { nb in
+                    let p = UnsafeSendable((src.baseAddress!, dst.baseAddress!, nb.baseAddress!))
+                    Parallel.forEachChunk(0..<n, minimumChunk: 2048) { rows in
+                        let (x, y, nr) = p.value
+                        for r in rows {
+                            var s: Float = 0
+                            for c in 0..<d { s += x[r * d + c] * x[r * d + c] }
+                            let norm = max(s.squareRoot(), epsilon)
+                            nr[r] = norm
+                            let inv = 1 / norm
+                            for c in 0..<d { y[r * d + c] = x[r * d + c] * inv }
+                        }
+                    }
+                }
+            }
         }
-        let y = out
         return Tensor(out, inputs: [a]) { node in
             let g = node.grad!
-            var da = Matrix(rows: a.rows, cols: d)
-            for r in 0..<a.rows {
-                var dot: Float = 0
-                for c in 0..<d { dot += g.storage[r * d + c] * y.storage[r * d + c] }
-                // Below epsilon the map is linear (x / ε), so only the direct term remains.
-                let clipped = norms[r] == epsilon
-                for c in 0..<d {
-                    da.storage[r * d + c] = (g.storage[r * d + c] - (clipped ? 0 : y.storage[r * d + c] * dot)) / norms[r]
+            var da = Matrix(rows: n, cols: d)
+            g.storage.withUnsafeBufferPointer { gs in
+                out.storage.withUnsafeBufferPointer { ys in
+                    da.storage.withUnsafeMutableBufferPointer { ds in
+                        norms.withUnsafeBufferPointer { nb in
+                            let p = UnsafeSendable((gs.baseAddress!, ys.baseAddress!, ds.baseAddress!, nb.baseAddress!))
+                            Parallel.forEachChunk(0..<n, minimumChunk: 2048) { rows in
+                                let (gp, yp, dp, np) = p.value
+                                for r in rows {
+                                    var dot: Float = 0
+                                    for c in 0..<d { dot += gp[r * d + c] * yp[r * d + c] }
+                                    // Below epsilon the map is linear (x / ε): only the direct term remains.
+                                    if np[r] == epsilon { dot = 0 }
+                                    let inv = 1 / np[r]
+                                    for c in 0..<d { dp[r * d + c] = (gp[r * d + c] - yp[r * d + c] * dot) * inv }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             a.accumulate(da)
