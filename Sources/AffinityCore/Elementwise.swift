@@ -21,25 +21,6 @@ enum Elementwise {
         return out
     }
 
-    /// out[i] = f(a[i], b[i]).
-    @inline(__always)
-    static func zip(_ a: Matrix, _ b: Matrix, _ f: @escaping (Float, Float) -> Float) -> Matrix {
-        precondition(a.rows == b.rows && a.cols == b.cols, "elementwise: shapes \(a.rows)×\(a.cols) and \(b.rows)×\(b.cols) differ")
-        var out = Matrix(rows: a.rows, cols: a.cols)
-        a.storage.withUnsafeBufferPointer { sa in
-            b.storage.withUnsafeBufferPointer { sb in
-                out.storage.withUnsafeMutableBufferPointer { dst in
-                    let p = UnsafeSendable((sa.baseAddress!, sb.baseAddress!, dst.baseAddress!))
-                    run(dst.count) { range in
-                        let (x, y, d) = p.value
-                        for i in range { d[i] = f(x[i], y[i]) }
-                    }
-                }
-            }
-        }
-        return out
-    }
-
     /// out[i] = f(a[i], b[i], c[i]).
     @inline(__always)
     static func zip3(_ a: Matrix, _ b: Matrix, _ c: Matrix, _ f: @escaping (Float, Float, Float) -> Float) -> Matrix {

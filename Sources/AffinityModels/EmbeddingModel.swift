@@ -35,3 +35,17 @@ public func xavierUniform(rows: Int, cols: Int, rng: inout SeededGenerator) -> M
     for i in 0..<m.storage.count { m.storage[i] = (2 * rng.nextFloat() - 1) * a }
     return m
 }
+
+/// Rows `range` of `m` as a new matrix (e.g. the user or item part of a node table).
+func rowSlice(_ m: Matrix, _ range: Range<Int>) -> Matrix {
+    Matrix(rows: range.count, cols: m.cols, values: Array(m.storage[(range.lowerBound * m.cols)..<(range.upperBound * m.cols)]))
+}
+
+extension Array where Element == Tensor {
+    /// Combines tensors of one shape (e.g. summing penalty terms); nil when empty.
+    func reduce(_ combine: (Tensor, Tensor) -> Tensor) -> Tensor? {
+        guard var acc = first else { return nil }
+        for t in dropFirst() { acc = combine(acc, t) }
+        return acc
+    }
+}

@@ -26,8 +26,8 @@ public final class LightGCN: GradientModel, EmbeddingModel {
     private var finalEmbeddings = Matrix(rows: 0, cols: 0)
 
     public var parameters: [Tensor] { [nodeTable] }
-    public var userEmbeddings: Matrix { rows(finalEmbeddings, 0..<userCount) }
-    public var itemEmbeddings: Matrix { rows(finalEmbeddings, userCount..<finalEmbeddings.rows) }
+    public var userEmbeddings: Matrix { rowSlice(finalEmbeddings, 0..<userCount) }
+    public var itemEmbeddings: Matrix { rowSlice(finalEmbeddings, userCount..<finalEmbeddings.rows) }
 
     public init(_ h: inout Hyperparameters) throws {
         dimension = try h.int("embedding_size", default: 64)
@@ -79,18 +79,5 @@ public final class LightGCN: GradientModel, EmbeddingModel {
     public func parametersDidChange() {
         // Final embeddings for scoring: one propagation outside the graph.
         finalEmbeddings = propagate(Tensor(nodeTable.value)).value
-    }
-
-    private func rows(_ m: Matrix, _ range: Range<Int>) -> Matrix {
-        Matrix(rows: range.count, cols: m.cols, values: Array(m.storage[(range.lowerBound * m.cols)..<(range.upperBound * m.cols)]))
-    }
-}
-
-extension Array where Element == Tensor {
-    /// Sum of tensors of one shape.
-    func reduce(_ combine: (Tensor, Tensor) -> Tensor) -> Tensor? {
-        guard var acc = first else { return nil }
-        for t in dropFirst() { acc = combine(acc, t) }
-        return acc
     }
 }

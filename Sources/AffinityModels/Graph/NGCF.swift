@@ -118,7 +118,3 @@ public final class NGCF: GradientModel, EmbeddingModel {
     }
 }
 
-func rowSlice(_ m: Matrix, _ range: Range<Int>) -> Matrix {
-    Matrix(rows: range.count, cols: m.cols, values: Array(m.storage[(range.lowerBound * m.cols)..<(range.upperBound * m.cols)]))
-}
-
