@@ -8,6 +8,7 @@ public enum ModelRegistry {
         LightGCN.self,
         NGCF.self,
         SGL.self,
+        SimGCL.self,
     ]
 
     public static var names: [String] { models.map { $0.name } }

@@ -50,6 +50,17 @@ import AffinityTestSupport
         #expect(model.userEmbeddings.rows == split.userCount && model.itemEmbeddings.rows == split.itemCount)
     }
 
+    @Test func simGCLLearnsAndBeatsMostPop() throws {
+        let split = try smallSplit()
+        var h = Hyperparameters(["epochs": "20", "learning_rate": "0.01", "embedding_size": "32", "cl_tau": "0.5", "cl_weight": "0.01"])
+        let model = try SimGCL(&h)
+        try model.fit(TrainingData(split: split), context: TrainingContext(seed: 1))
+        var hp = Hyperparameters()
+        let pop = try ModelRegistry.make("mostpop", hyperparameters: &hp)
+        try pop.fit(TrainingData(split: split), context: TrainingContext())
+        #expect(testNDCG(model, split) > testNDCG(pop, split) * 1.05, "simgcl \(testNDCG(model, split)) vs mostpop \(testNDCG(pop, split))")
+    }
+
     @Test func lightGCNWithoutLayersIsMatrixFactorisation() throws {
         // K = 0: the final embeddings are the layer-0 table itself.
         let split = try smallSplit()

@@ -14,6 +14,7 @@ import AffinityTestSupport
         ("lightgcn", ["embedding_size": "4", "n_layers": "3", "reg_weight": "0.1", "require_pow": "false"]),
         ("ngcf", ["embedding_size": "4", "hidden_size_list": "4,3", "message_dropout": "0", "reg_weight": "0.1"]),
         ("sgl", ["embedding_size": "4", "n_layers": "2", "reg_weight": "0.1", "ssl_weight": "0.5", "drop_ratio": "0.3"]),
+        ("simgcl", ["embedding_size": "4", "n_layers": "2", "reg_weight": "0.1", "cl_weight": "0.5", "eps": "0.1"]),
     ]
 
     @Test(arguments: 0..<models.count)
