@@ -81,7 +81,8 @@ struct TrainCommand: ParsableCommand {
         let metrics = try run.metrics
 
         let (loaded, loadSeconds) = try timed { try data.load() }
-        let dataset = try run.preprocessing.apply(to: loaded)
+        let preprocessing = try run.preprocessing
+        let dataset = try preprocessing.apply(to: loaded)
         let strategy = try run.string("split").map(SplitStrategy.init(parsing:))
             ?? (dataset.predefinedSplit != nil ? .predefined : .userRandomRatio([0.8, 0.1, 0.1]))
         let (split, splitSeconds) = try timed { try DataSplit.make(dataset, strategy: strategy, seed: seedValue) }
@@ -117,8 +118,8 @@ struct TrainCommand: ParsableCommand {
             var config = hyper[index].effective
             config["split"] = strategy.description
             config["topk"] = cutoffs.map(String.init).joined(separator: ",")
-            config["dedup"] = (try run.preprocessing).deduplicate.rawValue
-            if let t = try run.preprocessing.ratingThreshold { config["threshold"] = String(t) }
+            config["dedup"] = preprocessing.deduplicate.rawValue
+            if let t = preprocessing.ratingThreshold { config["threshold"] = String(t) }
             records.append(RunRecord(
                 model: name, dataset: dataset.name, config: config, seed: seedValue, dataFingerprint: fingerprint,
                 timings: ["load_s": loadSeconds, "split_s": splitSeconds, "fit_s": fitSeconds,

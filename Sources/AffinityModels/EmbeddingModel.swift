@@ -41,11 +41,3 @@ func rowSlice(_ m: Matrix, _ range: Range<Int>) -> Matrix {
     Matrix(rows: range.count, cols: m.cols, values: Array(m.storage[(range.lowerBound * m.cols)..<(range.upperBound * m.cols)]))
 }
 
-extension Array where Element == Tensor {
-    /// Combines tensors of one shape (e.g. summing penalty terms); nil when empty.
-    func reduce(_ combine: (Tensor, Tensor) -> Tensor) -> Tensor? {
-        guard var acc = first else { return nil }
-        for t in dropFirst() { acc = combine(acc, t) }
-        return acc
-    }
-}

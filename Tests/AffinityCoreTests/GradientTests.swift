@@ -84,6 +84,8 @@ let gradientCases: [String: GradientCase] = [
         Loss.infoNCE(anchors: p[0], candidates: p[1], positives: [6, 0, 3], temperature: 0.5)
     },
     "loss cosineAlignment": GradientCase(shapes: [(4, 3), (4, 3)]) { Loss.cosineAlignment($0[0], $0[1]) },
+    "loss embeddingPenalty squared": GradientCase(shapes: [(4, 3), (4, 3)]) { Loss.embeddingPenalty($0, batchSize: 4, squared: true) },
+    "loss embeddingPenalty norm": GradientCase(shapes: [(4, 3), (4, 3)]) { Loss.embeddingPenalty($0, batchSize: 4, squared: false) },
     "loss mse": GradientCase(shapes: [(4, 3), (4, 3)]) { Loss.mse($0[0], $0[1]) },
     "two-layer graph model": GradientCase(shapes: [(5, 3), (3, 3), (1, 3)]) { p in
         // spmm → dense layer with bias → leaky relu → spmmᵀ-free second hop, as NGCF-like stacks do.

@@ -129,3 +129,14 @@ extension Loss {
         }
     }
 }
+
+extension Loss {
+    /// The embedding penalty of a batch (RecBole's `EmbLoss`): (Σ_E ‖E‖) / batch, or with `squared`,
+    /// (Σ_E ½‖E‖²) / batch — LightGCN's eq. 15 and BPR's Gaussian prior. Unweighted: callers scale it.
+    public static func embeddingPenalty(_ embeddings: [Tensor], batchSize: Int, squared: Bool) -> Tensor {
+        let terms = embeddings.map { squared ? Tensor.sumOfSquares($0) : Tensor.frobeniusNorm($0) }
+        var total = terms[0]
+        for t in terms.dropFirst() { total = total + t }
+        return Tensor.scale(total, (squared ? 0.5 : 1) / Float(batchSize))
+    }
+}

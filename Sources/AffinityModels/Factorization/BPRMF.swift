@@ -46,7 +46,6 @@ public final class BPRMF: GradientModel, EmbeddingModel {
         let u = Tensor.gather(userTable, rows: users)
         let i = Tensor.gather(itemTable, rows: positives)
         let j = Tensor.gather(itemTable, rows: negatives)
-        let penalty = Tensor.sumOfSquares(u) + Tensor.sumOfSquares(i) + Tensor.sumOfSquares(j)
-        return loss + Tensor.scale(penalty, regularization * 0.5 / Float(users.count))
+        return loss + Tensor.scale(Loss.embeddingPenalty([u, i, j], batchSize: users.count, squared: true), regularization)
     }
 }

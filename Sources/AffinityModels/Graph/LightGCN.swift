@@ -21,13 +21,12 @@ public final class LightGCN: GradientModel, EmbeddingModel {
     /// concatenation per batch.
     public private(set) var nodeTable = Tensor(parameter: Matrix(rows: 0, cols: 0))
     public private(set) var history: [EpochReport] = []
-    private var adjacency: SparseOperator?
-    private var userCount = 0
+    private var graph: BipartiteGraph?
     private var finalEmbeddings = Matrix(rows: 0, cols: 0)
 
     public var parameters: [Tensor] { [nodeTable] }
-    public var userEmbeddings: Matrix { rowSlice(finalEmbeddings, 0..<userCount) }
-    public var itemEmbeddings: Matrix { rowSlice(finalEmbeddings, userCount..<finalEmbeddings.rows) }
+    public var userEmbeddings: Matrix { graph?.users(of: finalEmbeddings) ?? finalEmbeddings }
+    public var itemEmbeddings: Matrix { graph?.items(of: finalEmbeddings) ?? finalEmbeddings }
 
     public init(_ h: inout Hyperparameters) throws {
         dimension = try h.int("embedding_size", default: 64)
@@ -40,40 +39,30 @@ public final class LightGCN: GradientModel, EmbeddingModel {
 
     public func fit(_ data: TrainingData, context: TrainingContext) throws {
         var rng = SeededGenerator(seed: context.seed)
-        userCount = data.userCount
-        adjacency = SparseOperator(GraphNormalization.symmetricBipartite(data.userItems), symmetric: true)
+        let graph = BipartiteGraph(data)
+        self.graph = graph
         // Xavier-uniform per table, as RecBole initialises its user and item embeddings.
-        let users = xavierUniform(rows: data.userCount, cols: dimension, rng: &rng)
-        let items = xavierUniform(rows: data.itemCount, cols: dimension, rng: &rng)
-        nodeTable = Tensor(parameter: Matrix(rows: data.userCount + data.itemCount, cols: dimension,
-                                             values: users.storage + items.storage))
+        nodeTable = graph.nodeTable(dimension: dimension, rng: &rng) { xavierUniform(rows: $0, cols: $1, rng: &$2) }
         parametersDidChange()
         history = try Trainer(settings: training).fit(self, data: data, context: context)
     }
 
     /// Mean of layers 0…K of the propagated embeddings (eq. 8), as one fused op.
     private func propagate(_ e0: Tensor) -> Tensor {
-        guard let adjacency else { return e0 }
-        return Tensor.meanPropagation(adjacency, e0, layers: layers)
+        guard let graph else { return e0 }
+        return Tensor.meanPropagation(graph.adjacency, e0, layers: layers)
     }
 
     public func batchLoss(users: [Int32], positives: [Int32], negatives: [Int32], epoch: Int) -> Tensor {
         let all = propagate(nodeTable)
-        let offset = Int32(userCount)
-        let itemRows = positives.map { $0 + offset }, negativeRows = negatives.map { $0 + offset }
+        let itemRows = graph?.nodes(ofItems: positives) ?? positives, negativeRows = graph?.nodes(ofItems: negatives) ?? negatives
         let u = Tensor.gather(all, rows: users)
         let i = Tensor.gather(all, rows: itemRows)
         let j = Tensor.gather(all, rows: negativeRows)
         let bpr = Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
         guard regularization > 0 else { return bpr }
-        let ego = [Tensor.gather(nodeTable, rows: users), Tensor.gather(nodeTable, rows: itemRows), Tensor.gather(nodeTable, rows: negativeRows)]
-        let penalty: Tensor
-        if squaredPenalty {
-            penalty = Tensor.scale(ego.map(Tensor.sumOfSquares).reduce(+)!, 0.5 / Float(users.count))
-        } else {
-            penalty = Tensor.scale(ego.map(Tensor.frobeniusNorm).reduce(+)!, 1 / Float(users.count))
-        }
-        return bpr + Tensor.scale(penalty, regularization)
+        let ego = [users, itemRows, negativeRows].map { Tensor.gather(nodeTable, rows: $0) }
+        return bpr + Tensor.scale(Loss.embeddingPenalty(ego, batchSize: users.count, squared: squaredPenalty), regularization)
     }
 
     public func parametersDidChange() {

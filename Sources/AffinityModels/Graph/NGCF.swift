@@ -24,15 +24,13 @@ public final class NGCF: GradientModel, EmbeddingModel {
     public private(set) var nodeTable = Tensor(parameter: Matrix(rows: 0, cols: 0))
     private var weights: [(w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor)] = []
     public private(set) var history: [EpochReport] = []
-    private var adjacency: SparseMatrix?
-    private var fullOperator: SparseOperator?
-    private var userCount = 0
+    private var graph: BipartiteGraph?
     private var finalEmbeddings = Matrix(rows: 0, cols: 0)
     private var dropoutRNG = SeededGenerator(seed: 0)
 
     public var parameters: [Tensor] { [nodeTable] + weights.flatMap { [$0.w1, $0.b1, $0.w2, $0.b2] } }
-    public var userEmbeddings: Matrix { rowSlice(finalEmbeddings, 0..<userCount) }
-    public var itemEmbeddings: Matrix { rowSlice(finalEmbeddings, userCount..<finalEmbeddings.rows) }
+    public var userEmbeddings: Matrix { graph?.users(of: finalEmbeddings) ?? finalEmbeddings }
+    public var itemEmbeddings: Matrix { graph?.items(of: finalEmbeddings) ?? finalEmbeddings }
 
     public init(_ h: inout Hyperparameters) throws {
         dimension = try h.int("embedding_size", default: 64)
@@ -54,13 +52,9 @@ public final class NGCF: GradientModel, EmbeddingModel {
     public func fit(_ data: TrainingData, context: TrainingContext) throws {
         var rng = SeededGenerator(seed: context.seed)
         dropoutRNG = rng.derived(stream: 77)
-        userCount = data.userCount
-        let a = GraphNormalization.symmetricBipartite(data.userItems)
-        adjacency = a
-        fullOperator = SparseOperator(a, symmetric: true)
-        let users = xavierNormal(rows: data.userCount, cols: dimension, rng: &rng)
-        let items = xavierNormal(rows: data.itemCount, cols: dimension, rng: &rng)
-        nodeTable = Tensor(parameter: Matrix(rows: data.userCount + data.itemCount, cols: dimension, values: users.storage + items.storage))
+        let graph = BipartiteGraph(data)
+        self.graph = graph
+        nodeTable = graph.nodeTable(dimension: dimension, rng: &rng) { xavierNormal(rows: $0, cols: $1, rng: &$2) }
         weights = []
         var input = dimension
         for output in hiddenSizes {
@@ -77,13 +71,13 @@ public final class NGCF: GradientModel, EmbeddingModel {
 
     /// All nodes' final embeddings, `[users + items, d + Σ hidden]`.
     private func forward(training: Bool) -> Tensor {
-        guard let fullOperator, let adjacency else { return nodeTable }
-        var op = fullOperator
+        guard let graph else { return nodeTable }
+        var op = graph.adjacency
         if training && nodeDropout > 0 {
             // Drop edges independently, rescale the kept ones (RecBole's SparseDropout).
             let keep = 1 / (1 - nodeDropout)
-            let values = adjacency.values.map { v in dropoutRNG.nextFloat() < nodeDropout ? 0 : v * keep }
-            op = SparseOperator(adjacency.withValues(values))
+            let values = op.matrix.values.map { v in dropoutRNG.nextFloat() < nodeDropout ? 0 : v * keep }
+            op = SparseOperator(op.matrix.withValues(values))
         }
         var e: Tensor = nodeTable
         var layers = [e]
@@ -101,16 +95,12 @@ public final class NGCF: GradientModel, EmbeddingModel {
 
     public func batchLoss(users: [Int32], positives: [Int32], negatives: [Int32], epoch: Int) -> Tensor {
         let all = forward(training: true)
-        let offset = Int32(userCount)
         let u = Tensor.gather(all, rows: users)
-        let i = Tensor.gather(all, rows: positives.map { $0 + offset })
-        let j = Tensor.gather(all, rows: negatives.map { $0 + offset })
+        let i = Tensor.gather(all, rows: graph?.nodes(ofItems: positives) ?? positives)
+        let j = Tensor.gather(all, rows: graph?.nodes(ofItems: negatives) ?? negatives)
         let bpr = Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
         guard regularization > 0 else { return bpr }
-        let penalty = squaredPenalty
-            ? Tensor.scale(Tensor.sumOfSquares(u) + Tensor.sumOfSquares(i) + Tensor.sumOfSquares(j), 0.5 / Float(users.count))
-            : Tensor.scale(Tensor.frobeniusNorm(u) + Tensor.frobeniusNorm(i) + Tensor.frobeniusNorm(j), 1 / Float(users.count))
-        return bpr + Tensor.scale(penalty, regularization)
+        return bpr + Tensor.scale(Loss.embeddingPenalty([u, i, j], batchSize: users.count, squared: squaredPenalty), regularization)
     }
 
     public func parametersDidChange() {

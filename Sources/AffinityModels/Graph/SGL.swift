@@ -25,16 +25,15 @@ public final class SGL: GradientModel, EmbeddingModel {
 
     public private(set) var nodeTable = Tensor(parameter: Matrix(rows: 0, cols: 0))
     public private(set) var history: [EpochReport] = []
-    private var graph: SparseOperator?
+    private var graph: BipartiteGraph?
     private var views: (SparseOperator, SparseOperator)?
     private var interactions = Interactions()
-    private var userCount = 0, catalogueSize = 0
     private var seed: UInt64 = 0
     private var finalEmbeddings = Matrix(rows: 0, cols: 0)
 
     public var parameters: [Tensor] { [nodeTable] }
-    public var userEmbeddings: Matrix { rowSlice(finalEmbeddings, 0..<userCount) }
-    public var itemEmbeddings: Matrix { rowSlice(finalEmbeddings, userCount..<finalEmbeddings.rows) }
+    public var userEmbeddings: Matrix { graph?.users(of: finalEmbeddings) ?? finalEmbeddings }
+    public var itemEmbeddings: Matrix { graph?.items(of: finalEmbeddings) ?? finalEmbeddings }
 
     public init(_ h: inout Hyperparameters) throws {
         dimension = try h.int("embedding_size", default: 64)
@@ -53,57 +52,55 @@ public final class SGL: GradientModel, EmbeddingModel {
     public func fit(_ data: TrainingData, context: TrainingContext) throws {
         var rng = SeededGenerator(seed: context.seed)
         seed = context.seed
-        userCount = data.userCount
-        catalogueSize = data.itemCount
+        // The distinct training pairs (rows of the CSR), which the views subsample.
         let m = data.userItems
         interactions = Interactions(users: (0..<m.rows).flatMap { u in Array(repeating: Int32(u), count: m.count(ofRow: u)) }, items: m.colIndex)
-        graph = SparseOperator(GraphNormalization.symmetricBipartite(m), symmetric: true)
-        let users = xavierUniform(rows: data.userCount, cols: dimension, rng: &rng)
-        let items = xavierUniform(rows: data.itemCount, cols: dimension, rng: &rng)
-        nodeTable = Tensor(parameter: Matrix(rows: userCount + catalogueSize, cols: dimension, values: users.storage + items.storage))
+        let graph = BipartiteGraph(data)
+        self.graph = graph
+        nodeTable = graph.nodeTable(dimension: dimension, rng: &rng) { xavierUniform(rows: $0, cols: $1, rng: &$2) }
         parametersDidChange()
         history = try Trainer(settings: training).fit(self, data: data, context: context)
     }
 
     /// A view: a random (1 − drop_ratio) share of the interactions, normalised on its own degrees.
-    private func edgeDropoutView(_ rng: inout SeededGenerator) -> SparseOperator {
+    private func edgeDropoutView(_ graph: BipartiteGraph, _ rng: inout SeededGenerator) -> SparseOperator {
         var positions = Array(0..<interactions.count)
         positions.seededShuffle(using: &rng)
         let keep = positions.prefix(Int(Double(interactions.count) * (1 - dropRatio)))
         let kept = interactions.subset(Array(keep))
-        return SparseOperator(GraphNormalization.symmetricBipartite(kept.matrix(users: userCount, items: catalogueSize)), symmetric: true)
+        return SparseOperator(GraphNormalization.symmetricBipartite(kept.matrix(users: graph.userCount, items: graph.itemCount)), symmetric: true)
     }
 
     public func epochWillStart(_ epoch: Int) {
+        guard let graph else { return }
         var rng = SeededGenerator(seed: seed).derived(stream: 0x5617 &+ UInt64(epoch))
-        views = (edgeDropoutView(&rng), edgeDropoutView(&rng))
+        views = (edgeDropoutView(graph, &rng), edgeDropoutView(graph, &rng))
     }
 
     public func batchLoss(users: [Int32], positives: [Int32], negatives: [Int32], epoch: Int) -> Tensor {
         guard let graph, let views else { return Tensor(Matrix(rows: 1, cols: 1)) }
         let n = Float(users.count)
-        let offset = Int32(userCount)
-        let itemRows = positives.map { $0 + offset }, negativeRows = negatives.map { $0 + offset }
-        let main = Tensor.meanPropagation(graph, nodeTable, layers: layers)
+        let itemRows = graph.nodes(ofItems: positives), negativeRows = graph.nodes(ofItems: negatives)
+        let main = Tensor.meanPropagation(graph.adjacency, nodeTable, layers: layers)
         let u = Tensor.gather(main, rows: users), i = Tensor.gather(main, rows: itemRows), j = Tensor.gather(main, rows: negativeRows)
         let bpr = Tensor.scale(Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j)), n)  // summed
         // Contrastive term between the two views (InfoNCE over all users / all items of the second view).
         let view1 = Tensor.meanPropagation(views.0, nodeTable, layers: layers)
         let view2 = Tensor.meanPropagation(views.1, nodeTable, layers: layers)
-        let users2 = Tensor.normalizeRows(Tensor.sliceRows(view2, 0..<userCount))
-        let items2 = Tensor.normalizeRows(Tensor.sliceRows(view2, userCount..<(userCount + catalogueSize)))
+        let users2 = Tensor.normalizeRows(Tensor.sliceRows(view2, 0..<graph.userCount))
+        let items2 = Tensor.normalizeRows(Tensor.sliceRows(view2, graph.userCount..<graph.nodeCount))
         let sslUsers = Loss.infoNCE(anchors: Tensor.normalizeRows(Tensor.gather(view1, rows: users)),
                                     candidates: users2, positives: users, temperature: temperature)
         let sslItems = Loss.infoNCE(anchors: Tensor.normalizeRows(Tensor.gather(view1, rows: itemRows)),
                                     candidates: items2, positives: positives, temperature: temperature)
         let ssl = Tensor.scale(sslUsers + sslItems, sslWeight * n)  // infoNCE is a mean; RecBole sums
-        let ego = [Tensor.gather(nodeTable, rows: users), Tensor.gather(nodeTable, rows: itemRows), Tensor.gather(nodeTable, rows: negativeRows)]
-        let reg = Tensor.scale(ego.map(Tensor.frobeniusNorm).reduce(+)!, regularization / n)
+        let ego = [users, itemRows, negativeRows].map { Tensor.gather(nodeTable, rows: $0) }
+        let reg = Tensor.scale(Loss.embeddingPenalty(ego, batchSize: users.count, squared: false), regularization)
         return bpr + ssl + reg
     }
 
     public func parametersDidChange() {
         guard let graph else { return }
-        finalEmbeddings = Tensor.meanPropagation(graph, Tensor(nodeTable.value), layers: layers).value
+        finalEmbeddings = Tensor.meanPropagation(graph.adjacency, Tensor(nodeTable.value), layers: layers).value
     }
 }

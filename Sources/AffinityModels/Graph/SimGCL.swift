@@ -28,14 +28,13 @@ public final class SimGCL: GradientModel, EmbeddingModel {
 
     public private(set) var nodeTable = Tensor(parameter: Matrix(rows: 0, cols: 0))
     public private(set) var history: [EpochReport] = []
-    private var graph: SparseOperator?
-    private var userCount = 0
+    private var graph: BipartiteGraph?
     private var seed: UInt64 = 0
     private var finalEmbeddings = Matrix(rows: 0, cols: 0)
 
     public var parameters: [Tensor] { [nodeTable] }
-    public var userEmbeddings: Matrix { rowSlice(finalEmbeddings, 0..<userCount) }
-    public var itemEmbeddings: Matrix { rowSlice(finalEmbeddings, userCount..<finalEmbeddings.rows) }
+    public var userEmbeddings: Matrix { graph?.users(of: finalEmbeddings) ?? finalEmbeddings }
+    public var itemEmbeddings: Matrix { graph?.items(of: finalEmbeddings) ?? finalEmbeddings }
 
     public init(_ h: inout Hyperparameters) throws {
         dimension = try h.int("embedding_size", default: 64)
@@ -53,11 +52,9 @@ public final class SimGCL: GradientModel, EmbeddingModel {
     public func fit(_ data: TrainingData, context: TrainingContext) throws {
         var rng = SeededGenerator(seed: context.seed)
         seed = context.seed
-        userCount = data.userCount
-        graph = SparseOperator(GraphNormalization.symmetricBipartite(data.userItems), symmetric: true)
-        let users = xavierUniform(rows: data.userCount, cols: dimension, rng: &rng)
-        let items = xavierUniform(rows: data.itemCount, cols: dimension, rng: &rng)
-        nodeTable = Tensor(parameter: Matrix(rows: data.userCount + data.itemCount, cols: dimension, values: users.storage + items.storage))
+        let graph = BipartiteGraph(data)
+        self.graph = graph
+        nodeTable = graph.nodeTable(dimension: dimension, rng: &rng) { xavierUniform(rows: $0, cols: $1, rng: &$2) }
         parametersDidChange()
         history = try Trainer(settings: training).fit(self, data: data, context: context)
     }
@@ -65,7 +62,7 @@ public final class SimGCL: GradientModel, EmbeddingModel {
     /// Mean of layers 1…K without noise: ((K+1)·mean(0…K) − E⁰) / K, from the fused propagation.
     private func encode(_ e0: Tensor) -> Tensor {
         guard let graph else { return e0 }
-        let withEgo = Tensor.meanPropagation(graph, e0, layers: layers)
+        let withEgo = Tensor.meanPropagation(graph.adjacency, e0, layers: layers)
         return Tensor.scale(Tensor.scale(withEgo, Float(layers + 1)) - e0, 1 / Float(layers))
     }
 
@@ -76,7 +73,7 @@ public final class SimGCL: GradientModel, EmbeddingModel {
         var total: Tensor? = nil
         let d = e0.cols
         for _ in 0..<layers {
-            e = Tensor.spmm(graph, e)
+            e = Tensor.spmm(graph.adjacency, e)
             var noise = Matrix(rows: e.rows, cols: d)
             e.value.storage.withUnsafeBufferPointer { ev in
                 noise.storage.withUnsafeMutableBufferPointer { nz in
@@ -98,12 +95,11 @@ public final class SimGCL: GradientModel, EmbeddingModel {
     }
 
     public func batchLoss(users: [Int32], positives: [Int32], negatives: [Int32], epoch: Int) -> Tensor {
-        let offset = Int32(userCount)
-        let itemRows = positives.map { $0 + offset }, negativeRows = negatives.map { $0 + offset }
+        let itemRows = graph?.nodes(ofItems: positives) ?? positives, negativeRows = graph?.nodes(ofItems: negatives) ?? negatives
         let all = encode(nodeTable)
         let u = Tensor.gather(all, rows: users), i = Tensor.gather(all, rows: itemRows), j = Tensor.gather(all, rows: negativeRows)
         let bpr = Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
-        let reg = Tensor.scale(Tensor.frobeniusNorm(u) + Tensor.frobeniusNorm(i) + Tensor.frobeniusNorm(j), regularization / Float(users.count))
+        let reg = Tensor.scale(Loss.embeddingPenalty([u, i, j], batchSize: users.count, squared: false), regularization)
         guard lambda > 0 else { return bpr + reg }
         // Noise from (seed, epoch, batch contents): reproducible, and the same for repeated evaluations.
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
