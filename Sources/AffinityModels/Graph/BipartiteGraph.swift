@@ -31,9 +31,9 @@ struct BipartiteGraph {
         return Tensor(parameter: Matrix(rows: nodeCount, cols: dimension, values: users.storage + items.storage))
     }
 
-    /// The user rows of a node matrix.
-    func users(of nodes: Matrix) -> Matrix { rowSlice(nodes, 0..<userCount) }
-
-    /// The item rows of a node matrix.
-    func items(of nodes: Matrix) -> Matrix { rowSlice(nodes, userCount..<nodeCount) }
+    /// A node matrix split into its user rows and its item rows (copied once, where the final embeddings
+    /// are computed, so scoring reads them without copying).
+    func split(_ nodes: Matrix) -> (users: Matrix, items: Matrix) {
+        (rowSlice(nodes, 0..<userCount), rowSlice(nodes, userCount..<nodeCount))
+    }
 }

@@ -22,11 +22,10 @@ public final class LightGCN: GradientModel, EmbeddingModel {
     public private(set) var nodeTable = Tensor(parameter: Matrix(rows: 0, cols: 0))
     public private(set) var history: [EpochReport] = []
     private var graph: BipartiteGraph?
-    private var finalEmbeddings = Matrix(rows: 0, cols: 0)
 
     public var parameters: [Tensor] { [nodeTable] }
-    public var userEmbeddings: Matrix { graph?.users(of: finalEmbeddings) ?? finalEmbeddings }
-    public var itemEmbeddings: Matrix { graph?.items(of: finalEmbeddings) ?? finalEmbeddings }
+    public private(set) var userEmbeddings = Matrix(rows: 0, cols: 0)
+    public private(set) var itemEmbeddings = Matrix(rows: 0, cols: 0)
 
     public init(_ h: inout Hyperparameters) throws {
         dimension = try h.int("embedding_size", default: 64)
@@ -67,6 +66,7 @@ public final class LightGCN: GradientModel, EmbeddingModel {
 
     public func parametersDidChange() {
         // Final embeddings for scoring: one propagation outside the graph.
-        finalEmbeddings = propagate(Tensor(nodeTable.value)).value
+        guard let graph else { return }
+        (userEmbeddings, itemEmbeddings) = graph.split(propagate(Tensor(nodeTable.value)).value)
     }
 }

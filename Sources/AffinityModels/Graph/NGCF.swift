@@ -25,12 +25,11 @@ public final class NGCF: GradientModel, EmbeddingModel {
     private var weights: [(w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor)] = []
     public private(set) var history: [EpochReport] = []
     private var graph: BipartiteGraph?
-    private var finalEmbeddings = Matrix(rows: 0, cols: 0)
     private var dropoutRNG = SeededGenerator(seed: 0)
 
     public var parameters: [Tensor] { [nodeTable] + weights.flatMap { [$0.w1, $0.b1, $0.w2, $0.b2] } }
-    public var userEmbeddings: Matrix { graph?.users(of: finalEmbeddings) ?? finalEmbeddings }
-    public var itemEmbeddings: Matrix { graph?.items(of: finalEmbeddings) ?? finalEmbeddings }
+    public private(set) var userEmbeddings = Matrix(rows: 0, cols: 0)
+    public private(set) var itemEmbeddings = Matrix(rows: 0, cols: 0)
 
     public init(_ h: inout Hyperparameters) throws {
         dimension = try h.int("embedding_size", default: 64)
@@ -104,7 +103,8 @@ public final class NGCF: GradientModel, EmbeddingModel {
     }
 
     public func parametersDidChange() {
-        finalEmbeddings = forward(training: false).value
+        guard let graph else { return }
+        (userEmbeddings, itemEmbeddings) = graph.split(forward(training: false).value)
     }
 }
 

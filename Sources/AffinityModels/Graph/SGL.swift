@@ -29,11 +29,10 @@ public final class SGL: GradientModel, EmbeddingModel {
     private var views: (SparseOperator, SparseOperator)?
     private var interactions = Interactions()
     private var seed: UInt64 = 0
-    private var finalEmbeddings = Matrix(rows: 0, cols: 0)
 
     public var parameters: [Tensor] { [nodeTable] }
-    public var userEmbeddings: Matrix { graph?.users(of: finalEmbeddings) ?? finalEmbeddings }
-    public var itemEmbeddings: Matrix { graph?.items(of: finalEmbeddings) ?? finalEmbeddings }
+    public private(set) var userEmbeddings = Matrix(rows: 0, cols: 0)
+    public private(set) var itemEmbeddings = Matrix(rows: 0, cols: 0)
 
     public init(_ h: inout Hyperparameters) throws {
         dimension = try h.int("embedding_size", default: 64)
@@ -101,6 +100,6 @@ public final class SGL: GradientModel, EmbeddingModel {
 
     public func parametersDidChange() {
         guard let graph else { return }
-        finalEmbeddings = Tensor.meanPropagation(graph.adjacency, Tensor(nodeTable.value), layers: layers).value
+        (userEmbeddings, itemEmbeddings) = graph.split(Tensor.meanPropagation(graph.adjacency, Tensor(nodeTable.value), layers: layers).value)
     }
 }
