@@ -9,12 +9,16 @@ let package = Package(
     name: "Affinity",
     platforms: [.macOS(.v14), .iOS(.v17)],
     products: [
-        .library(name: "Affinity", targets: ["AffinityCore", "AffinityData", "AffinityEval", "AffinityModels"]),
+        .library(name: "Affinity", targets: ["AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing"]),
+        .library(name: "AffinityServer", targets: ["AffinityServer"]),
         .executable(name: "affinity", targets: ["affinity"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -30,8 +34,17 @@ let package = Package(
         .target(name: "AffinityData", dependencies: ["AffinityCore"]),
         .target(name: "AffinityEval", dependencies: ["AffinityCore", "AffinityData"]),
         .target(name: "AffinityModels", dependencies: ["AffinityCore", "AffinityData", "AffinityEval"]),
+        // Trained-model artifacts, fold-in, unlearning: no server dependencies, usable on a device.
+        .target(name: "AffinityServing", dependencies: ["AffinityCore", "AffinityData", "AffinityModels"]),
+        // The HTTP service and its durable event store.
+        .target(name: "AffinityServer", dependencies: [
+            "AffinityServing",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "AffinityCLI", dependencies: [
-            "AffinityCore", "AffinityData", "AffinityEval", "AffinityModels",
+            "AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
         ]),
@@ -43,5 +56,10 @@ let package = Package(
         .testTarget(name: "AffinityEvalTests", dependencies: ["AffinityEval", "AffinityTestSupport"]),
         .testTarget(name: "AffinityModelsTests", dependencies: ["AffinityModels", "AffinityTestSupport"]),
         .testTarget(name: "AffinityCLITests", dependencies: ["AffinityCLI", "AffinityTestSupport"]),
+        .testTarget(name: "AffinityServingTests", dependencies: ["AffinityServing", "AffinityTestSupport"]),
+        .testTarget(name: "AffinityServerTests", dependencies: [
+            "AffinityServer", "AffinityTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
     ]
 )

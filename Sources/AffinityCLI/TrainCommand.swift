@@ -3,6 +3,8 @@ import AffinityCore
 import AffinityData
 import AffinityEval
 import AffinityModels
+import AffinityServing
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,6 +45,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Write per-user test metrics (CSV) here.")
     var perUser: String?
 
+    @Option(name: .long, help: "Save the trained model (one embedding model) as a servable artifact (see `affinity serve`).")
+    var save: String?
+
     @Flag(name: .long, help: "No progress output.")
     var quiet = false
 
@@ -58,6 +63,7 @@ struct TrainCommand: ParsableCommand {
         let modelNames = model.split(separator: ",").map { $0.trimmingCharacters(in: " ") }
         let types = try modelNames.map { try ModelRegistry.type(named: $0) }
         let names = types.map { $0.name }
+        if save != nil && types.count != 1 { throw ValidationError("--save takes exactly one model") }
 
         // Configure every model before any work, so a bad setting fails fast.
         var read = Set<String>()
@@ -99,6 +105,8 @@ struct TrainCommand: ParsableCommand {
         for (index, model) in models.enumerated() {
             let name = names[index]
             var context = TrainingContext(seed: seedValue, showProgress: !quiet, log: log)
+            let reports = EpochLog()
+            context.onEpoch = { reports.entries.append($0) }
             if split.valid.count > 0 {
                 // Early stopping looks at the validation split; its cutoffs include 10 so RecBole's default
                 // valid_metric (mrr@10) is always available.
@@ -114,6 +122,12 @@ struct TrainCommand: ParsableCommand {
             let test = evaluator.evaluate(model, target: split.testMatrix,
                                           exclude: split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix])
             log("\(name): fit \(fixed(fitSeconds, 2)) s, test evaluation \(fixed(test.seconds, 2)) s")
+            if let save {
+                try saveArtifact(model, name: name, settings: hyper[index].effective, seed: seedValue, dataset: dataset,
+                                 split: split, bestEpoch: reports.bestEpoch(metric: context.validate == nil ? nil : validMetric(hyper[index])),
+                                 path: save)
+                log("saved \(name) to \(save)")
+            }
             testResults.append(test)
             var config = hyper[index].effective
             config["split"] = strategy.description
@@ -139,6 +153,24 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
+    private func validMetric(_ h: Hyperparameters) -> String { h.effective["valid_metric"] ?? "mrr@10" }
+
+    private func saveArtifact(_ model: any Recommender, name: String, settings: [String: String], seed: UInt64, dataset: Dataset,
+                              split: DataSplit, bestEpoch: Int?, path: String) throws {
+        guard let embedding = model as? any EmbeddingModel else {
+            throw ValidationError("--save: model '\(name)' is not an embedding model; servable models: " +
+                                  ModelRegistry.models.filter { $0 is any EmbeddingModel.Type }.map { $0.name }.joined(separator: ", "))
+        }
+        let header = ModelArtifact.Header(
+            model: name, hyperparameters: settings, retrainEpochs: bestEpoch, seed: seed, dataset: dataset.name,
+            dataFingerprint: dataset.fingerprint, createdAt: ISO8601DateFormatter().string(from: Date()),
+            userIDs: dataset.users.rawIDs, itemIDs: dataset.items.rawIDs, itemTitles: dataset.itemTitles,
+            dimension: embedding.itemEmbeddings.cols, interactionCount: split.train.count)
+        let artifact = try ModelArtifact(header: header, userEmbeddings: embedding.userEmbeddings,
+                                         itemEmbeddings: embedding.itemEmbeddings, training: split.train)
+        try artifact.write(to: path)
+    }
+
     private func writePerUser(_ result: EvaluationResult, dataset: Dataset, keys: [String], path: String) throws {
         var text = "user," + keys.joined(separator: ",") + "\n"
         for (i, u) in result.users.enumerated() {
@@ -147,5 +179,21 @@ struct TrainCommand: ParsableCommand {
         guard let f = fopen(path, "w") else { throw DataError(file: path, .unreadable("cannot open for writing")) }
         defer { fclose(f) }
         fputs(text, f)
+    }
+}
+
+/// Epoch reports collected during a fit (the `onEpoch` hook).
+final class EpochLog {
+    var entries: [EpochReport] = []
+
+    /// The epoch with the best validation value of `metric` (the one the trainer restored), if validated.
+    func bestEpoch(metric: String?) -> Int? {
+        guard let metric else { return nil }
+        var best: (epoch: Int, value: Double)?
+        for e in entries {
+            guard let v = e.validation?[metric] else { continue }
+            if best == nil || v > best!.value { best = (e.epoch, v) }
+        }
+        return best?.epoch
     }
 }

@@ -3,6 +3,7 @@ public struct DataError: Error, CustomStringConvertible, Equatable, Sendable {
     public enum Reason: Equatable, Sendable {
         case fileNotFound
         case unreadable(String)
+        case unwritable(String)
         case emptyFile
         case wrongFieldCount(expected: Int, found: Int)
         case unparsableNumber(field: String, text: String)
@@ -34,6 +35,7 @@ public struct DataError: Error, CustomStringConvertible, Equatable, Sendable {
         switch reason {
         case .fileNotFound: return "file not found"
         case .unreadable(let why): return "cannot read file (\(why))"
+        case .unwritable(let why): return "cannot write file (\(why))"
         case .emptyFile: return "file is empty"
         case .wrongFieldCount(let expected, let found): return "expected \(expected) fields, found \(found)"
         case .unparsableNumber(let field, let text): return "field '\(field)': cannot parse '\(text)' as a number"

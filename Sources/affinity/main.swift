@@ -3,4 +3,4 @@ import AffinityCore
 
 Memory.configureForTraining()
 
-AffinityCommand.main()
+await AffinityCommand.main()

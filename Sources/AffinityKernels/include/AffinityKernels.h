@@ -23,6 +23,8 @@ void affinity_spmm_rows(const int64_t *row_start, const int32_t *col, const floa
 
 /// out[i] = Σ_c a[i·d + c] · b[i·d + c] for i in [0, n): row-wise dot products.
 void affinity_row_dots(const float *a, const float *b, int32_t n, int32_t d, float *out);
+/// out[i] = <rows[i], x> for a row-major n x d matrix, single-threaded.
+void affinity_matrix_vector(const float *rows, int64_t n, int32_t d, const float *x, float *out);
 
 /// y[c] += alpha · x[c] for c in [0, n).
 void affinity_axpy(int32_t n, float alpha, const float *x, float *y);

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import Logging
+import AffinityServing
+import AffinityServer
+
+/// `affinity serve`: the HTTP recommendation service.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve a saved model over HTTP (recommendations, similar items, events, deletion, retraining).",
+        discussion: """
+        The API is under /v1 (docs/openapi.yaml). Events are stored in an embedded SQLite database and
+        acknowledged once durable; a new store starts with the model's training data. Write and admin routes
+        need the API key (--api-key or AFFINITY_API_KEY) as 'Authorization: Bearer KEY'. SIGTERM or SIGINT
+        stops the server after in-flight requests finish.
+        """)
+
+    @Option(name: .long, help: "Model file written by `affinity train --save`.")
+    var model: String
+
+    @Option(name: .long, help: "SQLite event store (created if missing).")
+    var store: String
+
+    @Option(name: .long, help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(name: .long, help: "Port to listen on.")
+    var port = 8080
+
+    @Option(name: .long, help: "API key for write and admin routes (default: $AFFINITY_API_KEY).")
+    var apiKey: String?
+
+    @Flag(name: .long, help: "Require the API key on read routes too.")
+    var keyedReads = false
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func run() async throws {
+        try await reportingErrors {
+            guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level '\(logLevel)'") }
+            guard (1...65535).contains(port) else { throw ValidationError("port must be between 1 and 65535") }
+            var logger = Logger(label: "affinity")
+            logger.logLevel = level
+            let artifact = try ModelArtifact.read(from: model)
+            let events = try EventStore(path: store)
+            let service = try RecommendationService(artifact: artifact, store: events, modelPath: model, logger: logger)
+            var settings = ServerSettings()
+            settings.host = host
+            settings.port = port
+            settings.apiKey = apiKey ?? ProcessInfo.processInfo.environment["AFFINITY_API_KEY"]
+            settings.keyedReads = keyedReads
+            if settings.apiKey == nil { logger.warning("no API key: write and admin routes will refuse every request") }
+            try await runServer(service: service, settings: settings)
+        }
+    }
+}

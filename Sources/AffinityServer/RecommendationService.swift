@@ -1,0 +1,396 @@
+import Foundation
+import Logging
+import AffinityCore
+import AffinityData
+import AffinityModels
+import AffinityServing
+
+/// Where a user's recommendations came from.
+public enum RecommendationSource: String, Codable, Sendable {
+    /// The trained embedding.
+    case model
+    /// An embedding solved from the user's events since training (fold-in).
+    case foldIn = "fold-in"
+    /// The user is unknown to the model and has no events (or was deleted): most popular items.
+    case popularity
+}
+
+public struct Recommendations: Sendable {
+    public var source: RecommendationSource
+    public var items: [(id: String, score: Float)]
+    public var modelVersion: Int
+}
+
+public struct ServiceStatus: Codable, Sendable {
+    public var modelVersion: Int
+    public var model: String
+    public var dataset: String
+    public var users: Int
+    public var items: Int
+    public var dimension: Int
+    public var eventsStored: Int
+    public var lastTraining: String
+    public var retraining: Bool
+    public var lastRetrainError: String?
+}
+
+public enum ServiceError: Error, CustomStringConvertible, Sendable {
+    case unknownItem(String)
+    case invalid(String)
+    public var description: String {
+        switch self {
+        case .unknownItem(let id): return "unknown item '\(id)'"
+        case .invalid(let why): return why
+        }
+    }
+}
+
+/// The recommendation service without HTTP: a model snapshot, the event store, and the per-user state that
+/// events and deletions change at once (seen items, folded-in embeddings). Reads copy what
+/// they need under a short lock and compute outside it; a retrain builds a new snapshot in the background and
+/// swaps it in under the lock, so requests are served throughout.
+public final class RecommendationService: @unchecked Sendable {
+    public let store: EventStore
+    public let modelPath: String?
+    public let logger: Logger
+    public let foldInSettings: FoldInSettings
+    public let unlearningSettings: UnlearningSettings
+
+    private let lock = NSLock()
+    private var model: ServingModel
+    private var version = 1
+    private var lastTraining: String
+    /// Items each user has interacted with, as item indices of the current model (items the model does not
+    /// know are kept in the store and picked up by the next retrain).
+    private var seen: [String: [Int32]] = [:]
+    /// Interaction counts per item over the stored events (the popularity fallback).
+    private var itemCounts: [Int32]
+    private var folded: [String: [Float]] = [:]
+    private var eventCount = 0
+    private var retraining = false
+    private var deletedDuringRetrain: Set<String> = []
+    private var retrainPending = false
+    private var lastRetrainError: String?
+
+    public init(artifact: ModelArtifact, store: EventStore, modelPath: String? = nil, logger: Logger = Logger(label: "affinity"),
+                foldIn: FoldInSettings = FoldInSettings(), unlearning: UnlearningSettings = UnlearningSettings()) throws {
+        self.store = store
+        self.modelPath = modelPath
+        self.logger = logger
+        foldInSettings = foldIn
+        unlearningSettings = unlearning
+        model = ServingModel(artifact: artifact, foldIn: foldIn)
+        lastTraining = artifact.header.createdAt
+        itemCounts = [Int32](repeating: 0, count: artifact.itemEmbeddings.rows)
+
+        // A new store starts with the model's training data, so that retraining and deletion see everything.
+        if try store.count() == 0 && (try store.meta("seeded_from")) == nil {
+            let h = artifact.header
+            var events: [Event] = []
+            events.reserveCapacity(artifact.training.count)
+            for p in 0..<artifact.training.count {
+                events.append(Event(user: h.userIDs[Int(artifact.training.users[p])], item: h.itemIDs[Int(artifact.training.items[p])]))
+            }
+            try store.appendNow(events, source: "training")
+            try store.setMeta("seeded_from", h.dataFingerprint)
+            try store.setMeta("model_watermark", "\(h.dataFingerprint)@\(try store.lastID())")
+            logger.info("seeded the event store with the model's training data", metadata: ["events": "\(events.count)"])
+        }
+        // Events newer than the model's training snapshot (recorded with the model's fingerprint) are folded in.
+        var watermark: Int64 = 0
+        if let mark = try store.meta("model_watermark"), let at = mark.lastIndex(of: "@"),
+           mark[..<at] == artifact.header.dataFingerprint, let id = Int64(mark[mark.index(after: at)...]) {
+            watermark = id
+        }
+        try rebuildState(after: watermark)
+    }
+
+    // MARK: Reads
+
+    public var currentModel: ServingModel { lock.withLock { model } }
+    public var modelVersion: Int { lock.withLock { version } }
+
+    public func recommendations(user: String, k: Int, excludeSeen: Bool) -> Recommendations {
+        let (snapshot, v, vector, source, exclude, counts) = lock.withLock { () -> (ServingModel, Int, [Float]?, RecommendationSource, [Int32], [Int32]?) in
+            let exclude = excludeSeen ? (seen[user] ?? []) : []
+            if let f = folded[user] { return (model, version, f, .foldIn, exclude, nil) }
+            if let u = model.users.dense(user) { return (model, version, model.userVector(u), .model, exclude, nil) }
+            return (model, version, nil, .popularity, exclude, itemCounts)
+        }
+        let top: [ScoredItem]
+        if let vector {
+            top = snapshot.recommend(vector, k: k, exclude: exclude)
+        } else {
+            var scores = counts!.map { Float($0) }
+            for i in exclude { scores[Int(i)] = -.infinity }
+            top = scores.withUnsafeMutableBufferPointer { ServingModel.top($0, k: k) }
+        }
+        return Recommendations(source: source, items: top.map { (snapshot.items.raw($0.item), $0.score) }, modelVersion: v)
+    }
+
+    public func similarItems(item: String, k: Int) throws -> (items: [(id: String, score: Float)], modelVersion: Int) {
+        let (snapshot, v) = lock.withLock { (model, version) }
+        guard let i = snapshot.items.dense(item) else { throw ServiceError.unknownItem(item) }
+        return (snapshot.similar(to: i, k: k).map { (snapshot.items.raw($0.item), $0.score) }, v)
+    }
+
+    public func title(of item: String) -> String? {
+        let snapshot = currentModel
+        guard let titles = snapshot.header.itemTitles, let i = snapshot.items.dense(item) else { return nil }
+        return titles[Int(i)]
+    }
+
+    public func status() throws -> ServiceStatus {
+        lock.withLock {
+            ServiceStatus(modelVersion: version, model: model.header.model, dataset: model.header.dataset,
+                          users: model.users.count, items: model.itemCount, dimension: model.dimension,
+                          eventsStored: eventCount, lastTraining: lastTraining, retraining: retraining,
+                          lastRetrainError: lastRetrainError)
+        }
+    }
+
+    public var eventsStored: Int { lock.withLock { eventCount } }
+
+    // MARK: Writes
+
+    /// Stores a batch durably, then updates the users' state at once (seen items, fold-in).
+    /// Returns the stored ids and the number of users whose recommendations changed.
+    @discardableResult
+    public func ingest(_ events: [Event]) async throws -> (ids: ClosedRange<Int64>?, usersUpdated: Int) {
+        let ids = try await store.append(events)
+        return (ids, lock.withLock { apply(events) })
+    }
+
+    /// Must hold the lock.
+    private func apply(_ events: [Event]) -> Int {
+        var touched = Set<String>()
+        for e in events {
+            eventCount += 1
+            guard let i = model.items.dense(e.item) else { continue }
+            seen[e.user, default: []].append(i)
+            itemCounts[Int(i)] += 1
+            touched.insert(e.user)
+        }
+        for user in touched { refold(user) }
+        return touched.count
+    }
+
+    /// Must hold the lock. Solves the user's embedding from all their items, anchored at the trained one.
+    private func refold(_ user: String) {
+        let items = seen[user] ?? []
+        let trained = model.users.dense(user).map { model.userVector($0) }
+        folded[user] = model.foldIn(items: items, prior: trained)
+    }
+
+    /// How a deletion removed the user's influence on the model.
+    public enum Unlearned: String, Codable, Sendable {
+        /// The approximate unlearning step ran on the item embeddings (see `Unlearning`).
+        case approximate
+        /// A background retrain without the user's events was started.
+        case retrain
+        /// The model never trained on this user (they were served by fold-in or popularity): nothing to undo.
+        case notNeeded = "not-needed"
+    }
+
+    /// Deletes the user's events and removes their influence: their embedding at once, the items' either by
+    /// the approximate unlearning step or by a background retrain.
+    public func forget(user: String, retrain: Bool) async throws -> (eventsDeleted: Int, unlearning: Unlearned, modelVersion: Int) {
+        let deleted = try await store.deleteUser(user)
+        // The user's own row goes at once either way; the items' embeddings are unlearned now or by the retrain.
+        let (mode, version) = try unlearnAndSwap(user: user, items: nil, approximate: !retrain)
+        if retrain && mode == .retrain {
+            lock.withLock { if retraining { retrainPending = true } }
+            startRetrain()
+        }
+        lock.withLock { if retraining { _ = deletedDuringRetrain.insert(user) } }
+        logger.info("forgot user", metadata: ["events": "\(deleted)", "unlearning": "\(mode.rawValue)", "model_version": "\(version)"])
+        return (deleted, mode, version)
+    }
+
+    /// Unlearns `user` (with `items`, or the items the service has for them) from the current snapshot and
+    /// swaps the result in; retries if another swap happened meanwhile.
+    private func unlearnAndSwap(user: String, items explicit: [Int32]?, approximate: Bool = true) throws -> (Unlearned, Int) {
+        while true {
+            let (snapshot, v, items) = lock.withLock { () -> (ServingModel, Int, [Int32]) in
+                (model, version, explicit ?? seen[user] ?? [])
+            }
+            guard snapshot.users.dense(user) != nil else {
+                return lock.withLock { dropUserState(user); return (.notNeeded, version) }
+            }
+            let updated = try removing(user: user, items: items, from: snapshot, approximate: approximate)
+            let swapped = lock.withLock { () -> Int? in
+                guard version == v else { return nil }
+                model = updated
+                version += 1
+                let refold = Array(folded.keys)
+                dropUserState(user)
+                folded.removeAll()  // fold-ins were solved against the old item embeddings
+                for u in refold where u != user { self.refold(u) }
+                return version
+            }
+            if let swapped { return (approximate ? .approximate : .retrain, swapped) }
+        }
+    }
+
+    /// Must hold the lock.
+    private func dropUserState(_ user: String) {
+        if let items = seen[user] { for i in items { itemCounts[Int(i)] -= 1 } }
+        eventCount -= seen[user]?.count ?? 0
+        seen[user] = nil
+        folded[user] = nil
+    }
+
+    /// A snapshot without `user`: their row is removed from the user table and, when `approximate`, the item
+    /// embeddings no longer carry their interactions with `items` (see `Unlearning`). The result is also written
+    /// to the model file, so a restart cannot bring the user back.
+    private func removing(user: String, items: [Int32], from snapshot: ServingModel, approximate: Bool) throws -> ServingModel {
+        guard let u = snapshot.users.dense(user) else { return snapshot }
+        var users = snapshot.userEmbeddings
+        var itemTable = snapshot.itemEmbeddings
+        let (retainedByUser, retained) = lock.withLock { retainedMatrices(excluding: user, snapshot: snapshot) }
+        if approximate && !items.isEmpty {
+            let result = Unlearning.forget(users: users, items: itemTable, forget: items.map { (u, $0) },
+                                           retainedByUser: retainedByUser, retainedByItem: retainedByUser.transposed(),
+                                           settings: unlearningSettings)
+            users = result.users
+            itemTable = result.items
+        }
+        // Drop the user's row and id; the others keep their order, shifted past the removed row.
+        let d = users.cols
+        var keptIDs = snapshot.header.userIDs
+        keptIDs.remove(at: Int(u))
+        users.storage.removeSubrange((Int(u) * d)..<((Int(u) + 1) * d))
+        let shift: (Int32) -> Int32 = { $0 > u ? $0 - 1 : $0 }
+        let training = Interactions(users: retained.users.map(shift), items: retained.items)
+        var header = snapshot.header
+        header.userIDs = keptIDs
+        header.interactionCount = training.count
+        let artifact = try ModelArtifact(header: header, userEmbeddings: Matrix(rows: keptIDs.count, cols: d, values: users.storage),
+                                         itemEmbeddings: itemTable, training: training)
+        if let modelPath { try artifact.write(to: modelPath) }
+        return ServingModel(artifact: artifact, foldIn: foldInSettings)
+    }
+
+    /// Must hold the lock. The stored interactions of every other user known to the model: a user-row matrix
+    /// in the snapshot's index space, and the same pairs as a list.
+    private func retainedMatrices(excluding user: String, snapshot: ServingModel) -> (SparseMatrix, Interactions) {
+        var pairs = Interactions()
+        for (raw, items) in seen where raw != user {
+            guard let u = snapshot.users.dense(raw) else { continue }
+            for i in items { pairs.users.append(u); pairs.items.append(i) }
+        }
+        return (pairs.matrix(users: snapshot.users.count, items: snapshot.itemCount), pairs)
+    }
+
+    // MARK: Retraining
+
+    /// Starts a background retrain on every stored event unless one is running; returns false if one was.
+    @discardableResult
+    public func startRetrain() -> Bool {
+        let started = lock.withLock { () -> Bool in
+            if retraining { retrainPending = true; return false }
+            retraining = true
+            deletedDuringRetrain = []
+            return true
+        }
+        guard started else { return false }
+        Thread.detachNewThread { [self] in
+            do {
+                try retrainNow()
+            } catch {
+                logger.error("retrain failed", metadata: ["error": "\(error)"])
+                lock.withLock { lastRetrainError = "\(error)"; retraining = false }
+            }
+        }
+        return true
+    }
+
+    /// Retrains synchronously (the background thread's body; tests call it directly).
+    public func retrainNow() throws {
+        defer {
+            let again = lock.withLock { () -> Bool in
+                retraining = false
+                defer { retrainPending = false }
+                return retrainPending
+            }
+            if again { startRetrain() }
+        }
+        let header = currentModel.header
+        let watermark = try store.lastID()
+        var users = IDMap(), items = IDMap()
+        var interactions = Interactions()
+        try store.forEachInteraction { id, user, item in
+            guard id <= watermark else { return }
+            interactions.users.append(users.intern(user))
+            interactions.items.append(items.intern(item))
+        }
+        guard interactions.count > 0 else { throw ServiceError.invalid("no stored events to train on") }
+        var settings = header.hyperparameters
+        if let epochs = header.retrainEpochs { settings["epochs"] = String(epochs) }
+        var hyperparameters = Hyperparameters(settings)
+        let fresh = try ModelRegistry.make(header.model, hyperparameters: &hyperparameters)
+        guard let trained = fresh as? any EmbeddingModel else { throw ServiceError.invalid("model '\(header.model)' is not an embedding model") }
+        let started = Date()
+        logger.info("retraining", metadata: ["model": "\(header.model)", "events": "\(interactions.count)"])
+        let data = TrainingData(userCount: users.count, itemCount: items.count, interactions: interactions)
+        try trained.fit(data, context: TrainingContext(seed: header.seed))
+        var newHeader = header
+        newHeader.userIDs = users.rawIDs
+        newHeader.itemIDs = items.rawIDs
+        newHeader.itemTitles = header.itemTitles.map { titles in
+            let old = IDMap(rawIDs: header.itemIDs)
+            return items.rawIDs.map { old.dense($0).map { titles[Int($0)] } ?? "" }
+        }
+        newHeader.createdAt = ISO8601DateFormatter().string(from: Date())
+        newHeader.interactionCount = interactions.count
+        newHeader.dataFingerprint = "events<=\(watermark)"
+        let artifact = try ModelArtifact(header: newHeader, userEmbeddings: trained.userEmbeddings,
+                                         itemEmbeddings: trained.itemEmbeddings, training: interactions)
+        if let modelPath { try artifact.write(to: modelPath) }
+        let next = ServingModel(artifact: artifact, foldIn: foldInSettings)
+        let lateDeletes = lock.withLock { () -> Set<String> in
+            model = next
+            version += 1
+            lastTraining = newHeader.createdAt
+            lastRetrainError = nil
+            return deletedDuringRetrain
+        }
+        try store.setMeta("model_watermark", "\(newHeader.dataFingerprint)@\(watermark)")
+        try rebuildState(after: watermark)
+        // Users deleted while training ran were in its snapshot: unlearn them from the new model too.
+        for user in lateDeletes {
+            guard let u = users.dense(user) else { continue }
+            let items = (0..<interactions.count).filter { interactions.users[$0] == u }.map { interactions.items[$0] }
+            _ = try unlearnAndSwap(user: user, items: items)
+        }
+        logger.info("retrained", metadata: ["seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))",
+                                            "model_version": "\(modelVersion)"])
+    }
+
+    /// Rebuilds seen items, counts and fold-ins from the store for the current model. Events with id >
+    /// `after` arrived after the model's training snapshot and are folded in.
+    private func rebuildState(after watermark: Int64) throws {
+        var newSeen: [String: [Int32]] = [:]
+        var counts = [Int32](repeating: 0, count: currentModel.itemCount)
+        var total = 0
+        var late = Set<String>()
+        let snapshot = currentModel
+        try store.forEachInteraction { id, user, item in
+            total += 1
+            guard let i = snapshot.items.dense(item) else { return }
+            newSeen[user, default: []].append(i)
+            counts[Int(i)] += 1
+            if id > watermark { late.insert(user) }
+        }
+        lock.withLock {
+            seen = newSeen
+            itemCounts = counts
+            eventCount = total
+            folded = [:]
+            // A user with stored events the model has no row for (or, after a restart, any events newer than
+            // the model) is served by fold-in.
+            for user in seen.keys where model.users.dense(user) == nil || late.contains(user) { refold(user) }
+        }
+    }
+}
+

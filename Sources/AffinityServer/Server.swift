@@ -1,0 +1,294 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// Settings of `affinity serve`.
+public struct ServerSettings: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Bearer key for write and admin routes (nil: those routes are refused).
+    public var apiKey: String?
+    /// Whether read routes (recommendations, similar items) need the key too.
+    public var keyedReads = false
+    /// Largest request body accepted, bytes.
+    public var maxBodyBytes = 4 << 20
+    /// Most events in one batch.
+    public var maxBatch = 10_000
+    /// Largest k accepted.
+    public var maxK = 1000
+    public init() {}
+}
+
+/// Every route the service answers, as (method, path template): the source of truth that the OpenAPI
+/// document is tested against.
+public enum Routes {
+    public static let all: [(method: String, path: String)] = [
+        ("GET", "/healthz"),
+        ("GET", "/metrics"),
+        ("GET", "/v1/users/{id}/recommendations"),
+        ("GET", "/v1/items/{id}/similar"),
+        ("POST", "/v1/events"),
+        ("DELETE", "/v1/users/{id}"),
+        ("POST", "/v1/admin/retrain"),
+        ("GET", "/v1/admin/status"),
+    ]
+}
+
+/// An error answered as `{"error": {"status": …, "message": …}}`.
+struct APIError: Error, HTTPResponseError {
+    let status: HTTPResponse.Status
+    let message: String
+    init(_ status: HTTPResponse.Status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        jsonResponse(ErrorBody(error: .init(status: Int(status.code), message: message)), status: status)
+    }
+}
+
+struct ErrorBody: Codable { struct Detail: Codable { let status: Int; let message: String }; let error: Detail }
+
+private let encoder: JSONEncoder = {
+    let e = JSONEncoder()
+    e.keyEncodingStrategy = .convertToSnakeCase
+    e.outputFormatting = [.sortedKeys]
+    return e
+}()
+
+func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+    let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json; charset=utf-8"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+// MARK: Request and response bodies
+
+/// A user or item id given as a JSON string or integer.
+struct FlexibleID: Decodable {
+    let value: String
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let s = try? c.decode(String.self) { value = s; return }
+        if let i = try? c.decode(Int64.self) { value = String(i); return }
+        throw DecodingError.typeMismatch(String.self, .init(codingPath: decoder.codingPath, debugDescription: "expected a string or an integer id"))
+    }
+}
+
+struct EventBody: Decodable {
+    let user: FlexibleID
+    let item: FlexibleID
+    let type: String?
+    let value: Double?
+    let timestamp: Double?
+}
+
+/// `{"events": [...]}` or a bare array of events.
+struct EventBatch: Decodable {
+    let events: [EventBody]
+    private enum Keys: String, CodingKey { case events }
+    init(from decoder: Decoder) throws {
+        if let list = try? decoder.singleValueContainer().decode([EventBody].self) { events = list; return }
+        let c = try decoder.container(keyedBy: Keys.self)
+        events = try c.decode([EventBody].self, forKey: .events)
+    }
+}
+
+struct ItemJSON: Encodable { let item: String; let score: Float; let title: String? }
+struct RecommendationsJSON: Encodable { let user: String; let modelVersion: Int; let source: String; let items: [ItemJSON] }
+struct SimilarJSON: Encodable { let item: String; let modelVersion: Int; let items: [ItemJSON] }
+struct EventsJSON: Encodable { let accepted: Int; let firstId: Int64?; let lastId: Int64?; let usersUpdated: Int }
+struct DeleteJSON: Encodable { let user: String; let eventsDeleted: Int; let unlearning: String; let modelVersion: Int }
+struct RetrainJSON: Encodable { let status: String }
+
+// MARK: Middleware
+
+/// Turns every error into a JSON body, records metrics per route and logs failures.
+struct ServiceMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: RequestMetrics
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as APIError {
+            response = jsonResponse(ErrorBody(error: .init(status: Int(error.status.code), message: error.message)), status: error.status)
+        } catch let error as HTTPError {
+            let message = error.body ?? error.status.reasonPhrase
+            response = jsonResponse(ErrorBody(error: .init(status: Int(error.status.code), message: message)), status: error.status)
+        } catch {
+            logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            response = jsonResponse(ErrorBody(error: .init(status: 500, message: "internal error")), status: .internalServerError)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        metrics.record(method: request.method.rawValue, route: context.endpointPath ?? "NotFound",
+                       status: Int(response.status.code), seconds: seconds)
+        return response
+    }
+}
+
+// MARK: Routes
+
+/// Builds the router of the service.
+public func makeRouter(service: RecommendationService, settings: ServerSettings, metrics: RequestMetrics) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.add(middleware: ServiceMiddleware(metrics: metrics, logger: service.logger))
+
+    @Sendable func authorize(_ request: Request) throws {
+        guard let key = settings.apiKey else { throw APIError(.forbidden, "this route needs an API key, and the server has none configured (--api-key or AFFINITY_API_KEY)") }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+              constantTimeEqual(String(header.dropFirst(7)), key) else {
+            throw APIError(.unauthorized, "missing or wrong API key (send 'Authorization: Bearer KEY')")
+        }
+    }
+    @Sendable func parameterK(_ request: Request) throws -> Int {
+        guard let text = request.uri.queryParameters.get("k") else { return 20 }
+        guard let k = Int(text), k >= 1, k <= settings.maxK else {
+            throw APIError(.badRequest, "k must be an integer between 1 and \(settings.maxK), got '\(text)'")
+        }
+        return k
+    }
+    @Sendable func id(_ context: BasicRequestContext) throws -> String {
+        guard let raw = context.parameters.get("id"), !raw.isEmpty else { throw APIError(.badRequest, "missing id") }
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    router.get("/healthz") { _, _ in jsonResponse(["status": "ok"]) }
+
+    router.get("/metrics") { _, _ -> Response in
+        let status = try service.status()
+        let text = metrics.render(gauges: [
+            ("affinity_model_version", "Version of the model being served (increments on every swap).", Double(status.modelVersion)),
+            ("affinity_events_stored", "Events in the store.", Double(status.eventsStored)),
+            ("affinity_model_users", "Users with a trained embedding.", Double(status.users)),
+            ("affinity_model_items", "Items in the catalogue.", Double(status.items)),
+        ])
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    router.get("/v1/users/:id/recommendations") { request, context -> Response in
+        if settings.keyedReads { try authorize(request) }
+        let user = try id(context)
+        let k = try parameterK(request)
+        var excludeSeen = true
+        if let text = request.uri.queryParameters.get("exclude_seen") {
+            switch text.lowercased() {
+            case "true", "1", "yes": excludeSeen = true
+            case "false", "0", "no": excludeSeen = false
+            default: throw APIError(.badRequest, "exclude_seen must be true or false, got '\(text)'")
+            }
+        }
+        let result = service.recommendations(user: user, k: k, excludeSeen: excludeSeen)
+        return jsonResponse(RecommendationsJSON(
+            user: user, modelVersion: result.modelVersion, source: result.source.rawValue,
+            items: result.items.map { ItemJSON(item: $0.id, score: $0.score, title: service.title(of: $0.id)) }))
+    }
+
+    router.get("/v1/items/:id/similar") { request, context -> Response in
+        if settings.keyedReads { try authorize(request) }
+        let item = try id(context)
+        let k = try parameterK(request)
+        do {
+            let result = try service.similarItems(item: item, k: k)
+            return jsonResponse(SimilarJSON(item: item, modelVersion: result.modelVersion,
+                                            items: result.items.map { ItemJSON(item: $0.id, score: $0.score, title: service.title(of: $0.id)) }))
+        } catch let error as ServiceError {
+            throw APIError(.notFound, error.description)
+        }
+    }
+
+    router.post("/v1/events") { request, context -> Response in
+        try authorize(request)
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: settings.maxBodyBytes) } catch {
+            throw APIError(.contentTooLarge, "request body is larger than \(settings.maxBodyBytes) bytes")
+        }
+        let batch: EventBatch
+        do { batch = try JSONDecoder().decode(EventBatch.self, from: Data(buffer: body)) } catch {
+            throw APIError(.badRequest, "invalid event batch: \(describe(error))")
+        }
+        guard !batch.events.isEmpty else { throw APIError(.badRequest, "the batch has no events") }
+        guard batch.events.count <= settings.maxBatch else {
+            throw APIError(.contentTooLarge, "a batch holds at most \(settings.maxBatch) events, got \(batch.events.count)")
+        }
+        var events: [Event] = []
+        events.reserveCapacity(batch.events.count)
+        for (n, e) in batch.events.enumerated() {
+            let user = e.user.value, item = e.item.value
+            guard !user.isEmpty, user.utf8.count <= 256 else { throw APIError(.badRequest, "events[\(n)].user must be 1–256 bytes") }
+            guard !item.isEmpty, item.utf8.count <= 256 else { throw APIError(.badRequest, "events[\(n)].item must be 1–256 bytes") }
+            if let t = e.type, t.utf8.count > 64 { throw APIError(.badRequest, "events[\(n)].type must be at most 64 bytes") }
+            if let v = e.value, !v.isFinite { throw APIError(.badRequest, "events[\(n)].value must be a finite number") }
+            if let t = e.timestamp, !t.isFinite { throw APIError(.badRequest, "events[\(n)].timestamp must be a finite number") }
+            events.append(Event(user: user, item: item, type: e.type, value: e.value, timestamp: e.timestamp))
+        }
+        let result = try await service.ingest(events)
+        return jsonResponse(EventsJSON(accepted: events.count, firstId: result.ids?.lowerBound, lastId: result.ids?.upperBound,
+                                       usersUpdated: result.usersUpdated))
+    }
+
+    router.delete("/v1/users/:id") { request, context -> Response in
+        try authorize(request)
+        let user = try id(context)
+        let mode = request.uri.queryParameters.get("unlearning") ?? "approximate"
+        guard mode == "approximate" || mode == "retrain" else {
+            throw APIError(.badRequest, "unlearning must be 'approximate' or 'retrain', got '\(mode)'")
+        }
+        let result = try await service.forget(user: user, retrain: mode == "retrain")
+        return jsonResponse(DeleteJSON(user: user, eventsDeleted: result.eventsDeleted, unlearning: result.unlearning.rawValue,
+                                       modelVersion: result.modelVersion))
+    }
+
+    router.post("/v1/admin/retrain") { request, _ -> Response in
+        try authorize(request)
+        let started = service.startRetrain()
+        return jsonResponse(RetrainJSON(status: started ? "started" : "already-running"), status: .accepted)
+    }
+
+    router.get("/v1/admin/status") { request, _ -> Response in
+        try authorize(request)
+        return jsonResponse(try service.status())
+    }
+    return router
+}
+
+/// Compares two secrets in time that depends only on their lengths, not on where they differ.
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    var difference = UInt8(x.count == y.count ? 0 : 1)
+    for i in 0..<max(x.count, y.count) {
+        difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+    }
+    return difference == 0
+}
+
+private func describe(_ error: Error) -> String {
+    switch error {
+    case DecodingError.dataCorrupted(let c): return "malformed JSON" + (c.codingPath.isEmpty ? "" : " at \(path(c.codingPath))")
+    case DecodingError.keyNotFound(let key, let c): return "missing field '\(path(c.codingPath + [key]))'"
+    case DecodingError.typeMismatch(_, let c): return "wrong type at '\(path(c.codingPath))': \(c.debugDescription)"
+    case DecodingError.valueNotFound(_, let c): return "null at '\(path(c.codingPath))'"
+    default: return "\(error)"
+    }
+}
+
+private func path(_ keys: [CodingKey]) -> String {
+    keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+}
+
+/// Runs the service until SIGTERM or SIGINT; in-flight requests finish, then the store is closed.
+public func runServer(service: RecommendationService, settings: ServerSettings) async throws {
+    let metrics = RequestMetrics()
+    let router = makeRouter(service: service, settings: settings, metrics: metrics)
+    let app = Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "affinity"),
+                          logger: service.logger)
+    service.logger.info("serving", metadata: ["address": "\(settings.host):\(settings.port)", "model_version": "\(service.modelVersion)"])
+    try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    try service.store.close()
+    service.logger.info("stopped; event store closed")
+}

@@ -1,0 +1,180 @@
+import AffinityCore
+import AffinityData
+import AffinityKernels
+
+/// One recommended item with its score.
+public struct ScoredItem: Sendable, Equatable {
+    public let item: Int32
+    public let score: Float
+}
+
+/// How a user's embedding is solved from the items they interacted with (fold-in), without retraining.
+///
+/// The objective is the implicit-feedback ridge regression of iALS (Hu, Koren & Volinsky, ICDM 2008;
+/// "fold-in" as in Rendle et al., "Revisiting the performance of iALS", 2022), on the model's own item
+/// embeddings Q:
+///
+///     min_u  Σ_{i ∈ I_u} (1 − uᵀq_i)²  +  α Σ_{j ∈ all items} (uᵀq_j)²  +  λ ‖u − u₀‖²
+///     ⇒  (Q_Iᵀ Q_I + α QᵀQ + λ I) u = Q_Iᵀ 1 + λ u₀
+///
+/// The α term (every item scored towards zero, through the precomputed d × d Gram matrix) keeps the solution
+/// from simply pointing at the most popular direction; u₀ is the trained embedding of a known user (zero for
+/// a new one), so a few new events move a known user instead of replacing what training learned.
+/// Both weights are scale-free: α = `unobservedWeight` / items and λ = `ridge` · mean ‖q‖².
+public struct FoldInSettings: Sendable, Equatable {
+    public var unobservedWeight: Float
+    public var ridge: Float
+    public init(unobservedWeight: Float = 1, ridge: Float = 0.1) {
+        self.unobservedWeight = unobservedWeight
+        self.ridge = ridge
+    }
+}
+
+/// An immutable, servable snapshot of an embedding model: id maps, embeddings, the Gram matrix for fold-in
+/// and unit-norm item rows for similar-item queries. Every method is thread-safe and allocation-light;
+/// the service swaps whole snapshots when it retrains.
+public final class ServingModel: Sendable {
+    public let header: ModelArtifact.Header
+    public let users: IDMap
+    public let items: IDMap
+    public let userEmbeddings: Matrix
+    public let itemEmbeddings: Matrix
+    public let foldIn: FoldInSettings
+    public var dimension: Int { itemEmbeddings.cols }
+    public var itemCount: Int { itemEmbeddings.rows }
+
+    private let unitItems: Matrix
+    private let gram: [Float]
+    private let meanSquaredNorm: Float
+
+    public init(artifact: ModelArtifact, foldIn: FoldInSettings = FoldInSettings()) {
+        header = artifact.header
+        users = IDMap(rawIDs: artifact.header.userIDs)
+        items = IDMap(rawIDs: artifact.header.itemIDs)
+        userEmbeddings = artifact.userEmbeddings
+        itemEmbeddings = artifact.itemEmbeddings
+        self.foldIn = foldIn
+        let d = artifact.itemEmbeddings.cols, n = artifact.itemEmbeddings.rows
+        var unit = artifact.itemEmbeddings
+        var total: Float = 0
+        for r in 0..<n {
+            var s: Float = 0
+            for c in 0..<d { s += unit.storage[r * d + c] * unit.storage[r * d + c] }
+            total += s
+            let inv = s > 0 ? 1 / s.squareRoot() : 0
+            for c in 0..<d { unit.storage[r * d + c] *= inv }
+        }
+        unitItems = unit
+        meanSquaredNorm = n > 0 ? total / Float(n) : 1
+        gram = BLAS.matmul(artifact.itemEmbeddings, artifact.itemEmbeddings, transA: true).storage
+    }
+
+    /// The trained embedding of dense user `u`.
+    public func userVector(_ u: Int32) -> [Float] {
+        Array(userEmbeddings.storage[(Int(u) * dimension)..<((Int(u) + 1) * dimension)])
+    }
+
+    /// Scores of every item for `vector` (length `dimension`), written into `out` (length `itemCount`).
+    public func scores(_ vector: [Float], into out: UnsafeMutableBufferPointer<Float>) {
+        precondition(vector.count == dimension && out.count == itemCount)
+        itemEmbeddings.storage.withUnsafeBufferPointer { q in
+            vector.withUnsafeBufferPointer { x in
+                affinity_matrix_vector(q.baseAddress, Int64(itemCount), Int32(dimension), x.baseAddress, out.baseAddress)
+            }
+        }
+    }
+
+    /// The `k` best items for `vector`, never any item in `exclude`.
+    public func recommend(_ vector: [Float], k: Int, exclude: [Int32] = []) -> [ScoredItem] {
+        withScratch { buffer in
+            scores(vector, into: buffer)
+            for i in exclude where i >= 0 && Int(i) < itemCount { buffer[Int(i)] = -.infinity }
+            return Self.top(buffer, k: k)
+        }
+    }
+
+    /// The `k` items nearest to `item` by cosine similarity of their embeddings (the item itself excluded).
+    public func similar(to item: Int32, k: Int) -> [ScoredItem] {
+        let d = dimension
+        let query = Array(unitItems.storage[(Int(item) * d)..<((Int(item) + 1) * d)])
+        return withScratch { buffer in
+            unitItems.storage.withUnsafeBufferPointer { q in
+                query.withUnsafeBufferPointer { x in
+                    affinity_matrix_vector(q.baseAddress, Int64(itemCount), Int32(d), x.baseAddress, buffer.baseAddress)
+                }
+            }
+            buffer[Int(item)] = -.infinity
+            return Self.top(buffer, k: k)
+        }
+    }
+
+    /// A user embedding solved from `items` (see `FoldInSettings`), anchored at `prior` when given.
+    public func foldIn(items interacted: [Int32], prior: [Float]? = nil) -> [Float] {
+        let d = dimension
+        let alpha = foldIn.unobservedWeight / Float(max(itemCount, 1))
+        let lambda = foldIn.ridge * meanSquaredNorm
+        var a = [Float](repeating: 0, count: d * d)
+        var b = [Float](repeating: 0, count: d)
+        for idx in 0..<(d * d) { a[idx] = alpha * gram[idx] }
+        for c in 0..<d { a[c * d + c] += lambda }
+        if let prior { for c in 0..<d { b[c] = lambda * prior[c] } }
+        itemEmbeddings.storage.withUnsafeBufferPointer { q in
+            for item in Set(interacted) where item >= 0 && Int(item) < itemCount {
+                let row = q.baseAddress! + Int(item) * d
+                for r in 0..<d {
+                    b[r] += row[r]
+                    for c in 0..<d { a[r * d + c] += row[r] * row[c] }
+                }
+            }
+        }
+        return solveSymmetricPositiveDefinite(a, b, n: d)
+    }
+
+    // MARK: Helpers
+
+    /// The `k` best entries of `scores` (highest first; `-infinity` entries never).
+    public static func top(_ scores: UnsafeMutableBufferPointer<Float>, k: Int) -> [ScoredItem] {
+        let kk = max(0, min(k, scores.count))
+        var index = [Int32](repeating: 0, count: kk)
+        var value = [Float](repeating: 0, count: kk)
+        let found = index.withUnsafeMutableBufferPointer { i in
+            value.withUnsafeMutableBufferPointer { v in
+                TopK.select(UnsafeBufferPointer(scores), k: kk, index: i.baseAddress!, score: v.baseAddress!)
+            }
+        }
+        return (0..<found).map { ScoredItem(item: index[$0], score: value[$0]) }
+    }
+
+    private func withScratch<T>(_ body: (UnsafeMutableBufferPointer<Float>) -> T) -> T {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: itemCount) { body($0) }
+    }
+}
+
+/// Solves A x = b for a small symmetric positive-definite A (row-major n × n) by Cholesky factorisation.
+func solveSymmetricPositiveDefinite(_ matrix: [Float], _ rhs: [Float], n: Int) -> [Float] {
+    var l = [Double](repeating: 0, count: n * n)
+    for i in 0..<n {
+        for j in 0...i {
+            var s = Double(matrix[i * n + j])
+            for k in 0..<j { s -= l[i * n + k] * l[j * n + k] }
+            if i == j {
+                l[i * n + i] = s > 1e-12 ? s.squareRoot() : 1e-6
+            } else {
+                l[i * n + j] = s / l[j * n + j]
+            }
+        }
+    }
+    var y = [Double](repeating: 0, count: n)
+    for i in 0..<n {
+        var s = Double(rhs[i])
+        for k in 0..<i { s -= l[i * n + k] * y[k] }
+        y[i] = s / l[i * n + i]
+    }
+    var x = [Double](repeating: 0, count: n)
+    for i in stride(from: n - 1, through: 0, by: -1) {
+        var s = y[i]
+        for k in (i + 1)..<n { s -= l[k * n + i] * x[k] }
+        x[i] = s / l[i * n + i]
+    }
+    return x.map { Float($0) }
+}
