@@ -48,7 +48,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
         ]),
-        .executableTarget(name: "affinity", dependencies: ["AffinityCLI", "AffinityCore"]),
+        .executableTarget(name: "affinity", dependencies: [
+            "AffinityCLI", "AffinityCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         // Fixtures and helpers shared by the test targets (not part of the library products).
         .target(name: "AffinityTestSupport", dependencies: ["AffinityData"], path: "Tests/AffinityTestSupport"),
         .testTarget(name: "AffinityCoreTests", dependencies: ["AffinityCore", "AffinityTestSupport"]),

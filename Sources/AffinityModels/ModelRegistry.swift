@@ -4,6 +4,7 @@ public enum ModelRegistry {
         MostPop.self,
         ItemKNN.self,
         EASE.self,
+        PureSVD.self,
         BPRMF.self,
         LightGCN.self,
         NGCF.self,

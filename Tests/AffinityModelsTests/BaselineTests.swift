@@ -107,8 +107,34 @@ let tiny = TrainingData(userCount: 4, itemCount: 4,
             let m = try fit(name, on: data)
             return evaluator.evaluate(m, target: split.testMatrix, exclude: [split.trainMatrix, split.validMatrix]).metrics["ndcg@20"]!
         }
-        let pop = try ndcg("mostpop"), knn = try ndcg("itemknn"), ease = try ndcg("ease")
+        let pop = try ndcg("mostpop"), knn = try ndcg("itemknn"), ease = try ndcg("ease"), svd = try ndcg("puresvd")
         #expect(knn > pop * 1.2)
         #expect(ease > knn)
+        #expect(svd > pop * 1.2)
+    }
+
+    /// PureSVD at full rank reproduces R exactly (r_u V Vᵀ = r_u); at rank 1 it scores with the leading
+    /// singular pair of R, computed here by power iteration.
+    @Test func pureSVDReconstructsTheMatrix() throws {
+        let full = try fit("puresvd", ["rank": "4"], on: tiny)
+        for u in 0..<4 {
+            let row = scores(full, user: Int32(u))
+            for i in 0..<4 {
+                let truth: Float = tiny.userItems.contains(row: u, col: Int32(i)) ? 1 : 0
+                #expect(abs(row[i] - truth) < 1e-4)
+            }
+        }
+        // Leading right singular vector of R by power iteration on RᵀR.
+        let r: [[Float]] = (0..<4).map { u in (0..<4).map { tiny.userItems.contains(row: u, col: Int32($0)) ? 1 : 0 } }
+        var v: [Float] = [1, 1, 1, 1]
+        for _ in 0..<200 {
+            let rv = r.map { row in zip(row, v).reduce(0) { $0 + $1.0 * $1.1 } }
+            v = (0..<4).map { i in (0..<4).reduce(Float(0)) { $0 + r[$1][i] * rv[$1] } }
+            let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            v = v.map { $0 / n }
+        }
+        let one = try fit("puresvd", ["rank": "1"], on: tiny)
+        let projection = r[1].enumerated().reduce(Float(0)) { $0 + $1.element * v[$1.offset] }
+        for (i, s) in scores(one, user: 1).enumerated() { #expect(abs(s - projection * v[i]) < 1e-4) }
     }
 }

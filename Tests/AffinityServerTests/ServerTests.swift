@@ -244,3 +244,24 @@ func errorMessage(_ response: TestResponse) -> String? {
         }
     }
 }
+
+@Suite struct RetrainTests {
+    @Test func retrainLearnsNewItemsAndSwapsTheModel() async throws {
+        let h = try Harness()
+        try await h.service.ingest([Event(user: "user0", item: "brand-new"), Event(user: "user1", item: "brand-new"),
+                                    Event(user: "fresh", item: "item2")])
+        #expect(throws: ServiceError.self) { try h.service.similarItems(item: "brand-new", k: 3) }
+        try h.service.retrainNow()
+        #expect(h.service.modelVersion == 2)
+        let status = try h.service.status()
+        #expect(status.items == 9 && status.users == 7 && status.eventsStored == 13 && !status.retraining)
+        #expect(try h.service.similarItems(item: "brand-new", k: 3).items.count == 3)
+        // The new user is now in the model; the file on disk is the new model.
+        #expect(h.service.recommendations(user: "fresh", k: 3, excludeSeen: true).source == .model)
+        let saved = try ModelArtifact.read(from: h.folder + "/model.affinity")
+        #expect(saved.header.itemIDs.contains("brand-new") && saved.training.count == 13)
+        // Events after the retrain's snapshot are folded in at once.
+        try await h.service.ingest([Event(user: "user3", item: "item7")])
+        #expect(h.service.recommendations(user: "user3", k: 3, excludeSeen: true).source == .foldIn)
+    }
+}
