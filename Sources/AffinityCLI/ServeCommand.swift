@@ -34,6 +34,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Require the API key on read routes too.")
     var keyedReads = false
 
+    @Option(name: .long, help: "Threads that rank recommendation requests in batches (default: one per core).")
+    var scoringThreads = ProcessInfo.processInfo.activeProcessorCount
+
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -45,7 +48,9 @@ struct ServeCommand: AsyncParsableCommand {
             logger.logLevel = level
             let artifact = try ModelArtifact.read(from: model)
             let events = try EventStore(path: store)
-            let service = try RecommendationService(artifact: artifact, store: events, modelPath: model, logger: logger)
+            guard (1...64).contains(scoringThreads) else { throw ValidationError("--scoring-threads must be between 1 and 64") }
+            let service = try RecommendationService(artifact: artifact, store: events, modelPath: model, logger: logger,
+                                                    scoringThreads: scoringThreads)
             var settings = ServerSettings()
             settings.host = host
             settings.port = port

@@ -19,6 +19,8 @@ public struct Recommendations: Sendable {
     public var source: RecommendationSource
     public var items: [(id: String, score: Float)]
     public var modelVersion: Int
+    /// The items' titles, when the model has them.
+    public var titles: [String]?
 }
 
 public struct ServiceStatus: Codable, Sendable {
@@ -55,6 +57,7 @@ public final class RecommendationService: @unchecked Sendable {
     public let logger: Logger
     public let foldInSettings: FoldInSettings
     public let unlearningSettings: UnlearningSettings
+    private let scoring: ScoringQueue
 
     private let lock = NSLock()
     private var model: ServingModel
@@ -73,12 +76,14 @@ public final class RecommendationService: @unchecked Sendable {
     private var lastRetrainError: String?
 
     public init(artifact: ModelArtifact, store: EventStore, modelPath: String? = nil, logger: Logger = Logger(label: "affinity"),
-                foldIn: FoldInSettings = FoldInSettings(), unlearning: UnlearningSettings = UnlearningSettings()) throws {
+                foldIn: FoldInSettings = FoldInSettings(), unlearning: UnlearningSettings = UnlearningSettings(),
+                scoringThreads: Int = 1) throws {
         self.store = store
         self.modelPath = modelPath
         self.logger = logger
         foldInSettings = foldIn
         unlearningSettings = unlearning
+        scoring = ScoringQueue(workers: scoringThreads, maxBatch: 32)
         model = ServingModel(artifact: artifact, foldIn: foldIn)
         lastTraining = artifact.header.createdAt
         itemCounts = [Int32](repeating: 0, count: artifact.itemEmbeddings.rows)
@@ -110,34 +115,63 @@ public final class RecommendationService: @unchecked Sendable {
     public var currentModel: ServingModel { lock.withLock { model } }
     public var modelVersion: Int { lock.withLock { version } }
 
+    /// The user's top-k, computed on the calling thread.
     public func recommendations(user: String, k: Int, excludeSeen: Bool) -> Recommendations {
-        let (snapshot, v, vector, source, exclude, counts) = lock.withLock { () -> (ServingModel, Int, [Float]?, RecommendationSource, [Int32], [Int32]?) in
-            let exclude = excludeSeen ? (seen[user] ?? []) : []
-            if let f = folded[user] { return (model, version, f, .foldIn, exclude, nil) }
-            if let u = model.users.dense(user) { return (model, version, model.userVector(u), .model, exclude, nil) }
-            return (model, version, nil, .popularity, exclude, itemCounts)
-        }
-        let top: [ScoredItem]
-        if let vector {
-            top = snapshot.recommend(vector, k: k, exclude: exclude)
-        } else {
-            var scores = counts!.map { Float($0) }
-            for i in exclude { scores[Int(i)] = -.infinity }
-            top = scores.withUnsafeMutableBufferPointer { ServingModel.top($0, k: k) }
-        }
-        return Recommendations(source: source, items: top.map { (snapshot.items.raw($0.item), $0.score) }, modelVersion: v)
+        let plan = plan(user: user, excludeSeen: excludeSeen)
+        let top = plan.vector.map { plan.model.recommend($0, k: k, exclude: plan.exclude) } ?? popular(plan, k: k)
+        return finish(plan, top)
     }
 
-    public func similarItems(item: String, k: Int) throws -> (items: [(id: String, score: Float)], modelVersion: Int) {
+    /// The user's top-k, ranked in a batch with concurrent requests (the HTTP route's path).
+    public func recommendations(user: String, k: Int, excludeSeen: Bool) async -> Recommendations {
+        let plan = plan(user: user, excludeSeen: excludeSeen)
+        let top: [ScoredItem]
+        if let vector = plan.vector {
+            top = await scoring.rank(ScoringQueue.Request(model: plan.model, vector: vector, exclude: plan.exclude, k: k))
+        } else {
+            top = popular(plan, k: k)
+        }
+        return finish(plan, top)
+    }
+
+    private struct Plan {
+        let model: ServingModel
+        let version: Int
+        let vector: [Float]?
+        let source: RecommendationSource
+        let exclude: [Int32]
+        let counts: [Int32]?
+    }
+
+    /// What ranking a user needs, copied out under the lock.
+    private func plan(user: String, excludeSeen: Bool) -> Plan {
+        lock.withLock {
+            let exclude = excludeSeen ? (seen[user] ?? []) : []
+            if let f = folded[user] { return Plan(model: model, version: version, vector: f, source: .foldIn, exclude: exclude, counts: nil) }
+            if let u = model.users.dense(user) {
+                return Plan(model: model, version: version, vector: model.userVector(u), source: .model, exclude: exclude, counts: nil)
+            }
+            return Plan(model: model, version: version, vector: nil, source: .popularity, exclude: exclude, counts: itemCounts)
+        }
+    }
+
+    private func popular(_ plan: Plan, k: Int) -> [ScoredItem] {
+        var scores = plan.counts!.map { Float($0) }
+        for i in plan.exclude { scores[Int(i)] = -.infinity }
+        return scores.withUnsafeMutableBufferPointer { ServingModel.top($0, k: k) }
+    }
+
+    private func finish(_ plan: Plan, _ top: [ScoredItem]) -> Recommendations {
+        Recommendations(source: plan.source, items: top.map { (plan.model.items.raw($0.item), $0.score) }, modelVersion: plan.version,
+                        titles: plan.model.header.itemTitles.map { titles in top.map { titles[Int($0.item)] } })
+    }
+
+    public func similarItems(item: String, k: Int) async throws -> Recommendations {
         let (snapshot, v) = lock.withLock { (model, version) }
         guard let i = snapshot.items.dense(item) else { throw ServiceError.unknownItem(item) }
-        return (snapshot.similar(to: i, k: k).map { (snapshot.items.raw($0.item), $0.score) }, v)
-    }
-
-    public func title(of item: String) -> String? {
-        let snapshot = currentModel
-        guard let titles = snapshot.header.itemTitles, let i = snapshot.items.dense(item) else { return nil }
-        return titles[Int(i)]
+        let top = await scoring.rank(ScoringQueue.Request(model: snapshot, vector: snapshot.unitVector(i), exclude: [i], k: k, table: .unitItems))
+        return Recommendations(source: .model, items: top.map { (snapshot.items.raw($0.item), $0.score) }, modelVersion: v,
+                               titles: snapshot.header.itemTitles.map { titles in top.map { titles[Int($0.item)] } })
     }
 
     public func status() throws -> ServiceStatus {
@@ -150,6 +184,9 @@ public final class RecommendationService: @unchecked Sendable {
     }
 
     public var eventsStored: Int { lock.withLock { eventCount } }
+
+    /// Mean number of recommendation requests ranked per pass over the item table.
+    public var meanScoringBatch: Double { scoring.meanBatchSize }
 
     // MARK: Writes
 

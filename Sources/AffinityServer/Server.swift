@@ -95,9 +95,6 @@ struct EventBatch: Decodable {
     }
 }
 
-struct ItemJSON: Encodable { let item: String; let score: Float; let title: String? }
-struct RecommendationsJSON: Encodable { let user: String; let modelVersion: Int; let source: String; let items: [ItemJSON] }
-struct SimilarJSON: Encodable { let item: String; let modelVersion: Int; let items: [ItemJSON] }
 struct EventsJSON: Encodable { let accepted: Int; let firstId: Int64?; let lastId: Int64?; let usersUpdated: Int }
 struct DeleteJSON: Encodable { let user: String; let eventsDeleted: Int; let unlearning: String; let modelVersion: Int }
 struct RetrainJSON: Encodable { let status: String }
@@ -165,6 +162,7 @@ public func makeRouter(service: RecommendationService, settings: ServerSettings,
             ("affinity_events_stored", "Events in the store.", Double(status.eventsStored)),
             ("affinity_model_users", "Users with a trained embedding.", Double(status.users)),
             ("affinity_model_items", "Items in the catalogue.", Double(status.items)),
+            ("affinity_scoring_mean_batch", "Mean recommendation requests ranked per pass over the item table.", service.meanScoringBatch),
         ])
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
@@ -183,10 +181,7 @@ public func makeRouter(service: RecommendationService, settings: ServerSettings,
             default: throw APIError(.badRequest, "exclude_seen must be true or false, got '\(text)'")
             }
         }
-        let result = service.recommendations(user: user, k: k, excludeSeen: excludeSeen)
-        return jsonResponse(RecommendationsJSON(
-            user: user, modelVersion: result.modelVersion, source: result.source.rawValue,
-            items: result.items.map { ItemJSON(item: $0.id, score: $0.score, title: service.title(of: $0.id)) }))
+        return await recommendationsResponse(service: service, user: user, k: k, excludeSeen: excludeSeen)
     }
 
     router.get("/v1/items/:id/similar") { request, context -> Response in
@@ -194,9 +189,7 @@ public func makeRouter(service: RecommendationService, settings: ServerSettings,
         let item = try id(context)
         let k = try parameterK(request)
         do {
-            let result = try service.similarItems(item: item, k: k)
-            return jsonResponse(SimilarJSON(item: item, modelVersion: result.modelVersion,
-                                            items: result.items.map { ItemJSON(item: $0.id, score: $0.score, title: service.title(of: $0.id)) }))
+            return rankingResponse(subject: ("item", item), try await service.similarItems(item: item, k: k), source: false)
         } catch let error as ServiceError {
             throw APIError(.notFound, error.description)
         }
@@ -255,6 +248,62 @@ public func makeRouter(service: RecommendationService, settings: ServerSettings,
         return jsonResponse(try service.status())
     }
     return router
+}
+
+/// The work of one recommendations request after parsing: ranking (batched with concurrent requests),
+/// titles and the JSON body.
+public func recommendationsResponse(service: RecommendationService, user: String, k: Int, excludeSeen: Bool) async -> Response {
+    rankingResponse(subject: ("user", user), await service.recommendations(user: user, k: k, excludeSeen: excludeSeen), source: true)
+}
+
+/// The same work ranked on the calling thread: the serving benchmark's in-process reference.
+public func recommendationsResponseNow(service: RecommendationService, user: String, k: Int, excludeSeen: Bool) -> Response {
+    rankingResponse(subject: ("user", user), service.recommendations(user: user, k: k, excludeSeen: excludeSeen), source: true)
+}
+
+/// `{"items": [{"item", "score", "title"?}…], "model_version", "source"?, SUBJECT}` written directly (keys sorted,
+/// as the encoder writes the other bodies): Foundation's JSONEncoder costs more than the ranking itself here.
+func rankingResponse(subject: (key: String, id: String), _ result: Recommendations, source: Bool) -> Response {
+    var out = #"{"items":["#
+    out.reserveCapacity(64 + result.items.count * 80)
+    for (n, entry) in result.items.enumerated() {
+        if n > 0 { out += "," }
+        out += #"{"item":"#
+        appendJSONString(entry.id, to: &out)
+        out += #","score":"#
+        out += entry.score.isFinite ? String(entry.score) : "null"
+        if let titles = result.titles {
+            out += #","title":"#
+            appendJSONString(titles[n], to: &out)
+        }
+        out += "}"
+    }
+    out += #"],"model_version":\#(result.modelVersion)"#
+    if source { out += #","source":"\#(result.source.rawValue)""# }
+    out += #",""# + subject.key + #"":"#
+    appendJSONString(subject.id, to: &out)
+    out += "}"
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json; charset=utf-8"
+    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: out)))
+}
+
+/// Appends `s` as a JSON string literal (RFC 8259 escaping).
+func appendJSONString(_ s: String, to out: inout String) {
+    out += "\""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20:
+            out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    out += "\""
 }
 
 /// Compares two secrets in time that depends only on their lengths, not on where they differ.

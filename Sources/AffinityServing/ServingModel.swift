@@ -44,6 +44,19 @@ public final class ServingModel: Sendable {
     public var itemCount: Int { itemEmbeddings.rows }
 
     private let unitItems: Matrix
+    /// The item table in transposed panels of 16 items (see `affinity_score_panels`), zero-padded; and the
+    /// unit-norm rows the same way (cosine similarity between items).
+    private let panels: [Float]
+    private let unitPanels: [Float]
+
+    /// Which table a query is scored against.
+    public enum Table: Sendable {
+        /// Item embeddings: user–item scores.
+        case items
+        /// Unit-norm item embeddings: cosine similarity to a unit query.
+        case unitItems
+    }
+    private var panelCount: Int { (itemCount + 15) / 16 }
     private let gram: [Float]
     private let meanSquaredNorm: Float
 
@@ -65,6 +78,16 @@ public final class ServingModel: Sendable {
             for c in 0..<d { unit.storage[r * d + c] *= inv }
         }
         unitItems = unit
+        func paneled(_ table: [Float]) -> [Float] {
+            var panels = [Float](repeating: 0, count: ((n + 15) / 16) * 16 * d)
+            for i in 0..<n {
+                let base = (i / 16) * 16 * d, lane = i % 16
+                for c in 0..<d { panels[base + c * 16 + lane] = table[i * d + c] }
+            }
+            return panels
+        }
+        panels = paneled(artifact.itemEmbeddings.storage)
+        unitPanels = paneled(unit.storage)
         meanSquaredNorm = n > 0 ? total / Float(n) : 1
         gram = BLAS.matmul(artifact.itemEmbeddings, artifact.itemEmbeddings, transA: true).storage
     }
@@ -74,38 +97,55 @@ public final class ServingModel: Sendable {
         Array(userEmbeddings.storage[(Int(u) * dimension)..<((Int(u) + 1) * dimension)])
     }
 
-    /// Scores of every item for `vector` (length `dimension`), written into `out` (length `itemCount`).
-    public func scores(_ vector: [Float], into out: UnsafeMutableBufferPointer<Float>) {
-        precondition(vector.count == dimension && out.count == itemCount)
-        itemEmbeddings.storage.withUnsafeBufferPointer { q in
-            vector.withUnsafeBufferPointer { x in
-                affinity_matrix_vector(q.baseAddress, Int64(itemCount), Int32(dimension), x.baseAddress, out.baseAddress)
+    /// Width of a score row as the panel kernel writes it (the catalogue rounded up to 16).
+    public var paddedItemCount: Int { panelCount * 16 }
+
+    /// Scores of every item for each of `vectors` (each `dimension` long, concatenated), written row by row
+    /// into `out` with row stride `paddedItemCount`.
+    public func scores(_ vectors: [Float], users: Int, table: Table = .items, into out: UnsafeMutableBufferPointer<Float>) {
+        precondition(vectors.count == users * dimension && out.count >= users * paddedItemCount)
+        (table == .items ? panels : unitPanels).withUnsafeBufferPointer { q in
+            vectors.withUnsafeBufferPointer { x in
+                affinity_score_panels(q.baseAddress, Int64(panelCount), Int32(dimension), x.baseAddress, Int32(users),
+                                      out.baseAddress, Int64(paddedItemCount))
             }
         }
+    }
+
+    /// Scores of every item for `vector` (length `dimension`), written into `out` (length `paddedItemCount`).
+    public func scores(_ vector: [Float], into out: UnsafeMutableBufferPointer<Float>) {
+        scores(vector, users: 1, into: out)
     }
 
     /// The `k` best items for `vector`, never any item in `exclude`.
     public func recommend(_ vector: [Float], k: Int, exclude: [Int32] = []) -> [ScoredItem] {
-        withScratch { buffer in
-            scores(vector, into: buffer)
-            for i in exclude where i >= 0 && Int(i) < itemCount { buffer[Int(i)] = -.infinity }
-            return Self.top(buffer, k: k)
+        recommend([(vector, exclude, k)])[0]
+    }
+
+    /// Several users' top-k lists in one pass over the item table (how the service ranks concurrent requests).
+    public func recommend(_ requests: [(vector: [Float], exclude: [Int32], k: Int)], table: Table = .items) -> [[ScoredItem]] {
+        let width = paddedItemCount
+        var vectors: [Float] = []
+        vectors.reserveCapacity(requests.count * dimension)
+        for r in requests { vectors += r.vector }
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: requests.count * width) { buffer in
+            scores(vectors, users: requests.count, table: table, into: buffer)
+            return requests.enumerated().map { (row, r) in
+                let scores = UnsafeMutableBufferPointer(rebasing: buffer[(row * width)..<(row * width + itemCount)])
+                for i in r.exclude where i >= 0 && Int(i) < itemCount { scores[Int(i)] = -.infinity }
+                return Self.top(scores, k: r.k)
+            }
         }
+    }
+
+    /// The unit-norm embedding of `item`: the query of a similar-items request.
+    public func unitVector(_ item: Int32) -> [Float] {
+        Array(unitItems.storage[(Int(item) * dimension)..<((Int(item) + 1) * dimension)])
     }
 
     /// The `k` items nearest to `item` by cosine similarity of their embeddings (the item itself excluded).
     public func similar(to item: Int32, k: Int) -> [ScoredItem] {
-        let d = dimension
-        let query = Array(unitItems.storage[(Int(item) * d)..<((Int(item) + 1) * d)])
-        return withScratch { buffer in
-            unitItems.storage.withUnsafeBufferPointer { q in
-                query.withUnsafeBufferPointer { x in
-                    affinity_matrix_vector(q.baseAddress, Int64(itemCount), Int32(d), x.baseAddress, buffer.baseAddress)
-                }
-            }
-            buffer[Int(item)] = -.infinity
-            return Self.top(buffer, k: k)
-        }
+        recommend([(unitVector(item), [item], k)], table: .unitItems)[0]
     }
 
     /// A user embedding solved from `items` (see `FoldInSettings`), anchored at `prior` when given.
@@ -143,10 +183,6 @@ public final class ServingModel: Sendable {
             }
         }
         return (0..<found).map { ScoredItem(item: index[$0], score: value[$0]) }
-    }
-
-    private func withScratch<T>(_ body: (UnsafeMutableBufferPointer<Float>) -> T) -> T {
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: itemCount) { body($0) }
     }
 }
 

@@ -198,7 +198,7 @@ func errorMessage(_ response: TestResponse) -> String? {
         #expect(!reloaded.header.userIDs.contains("user5") && reloaded.header.userIDs.count == 5)
         #expect(reloaded.training.count == 7)
         let restarted = try RecommendationService(artifact: reloaded, store: try EventStore(path: h.folder + "/restart.sqlite"))
-        #expect(restarted.recommendations(user: "user5", k: 3, excludeSeen: true).source == .popularity)
+        #expect(await restarted.recommendations(user: "user5", k: 3, excludeSeen: true).source == .popularity)
     }
 
     @Test func metricsCountRequestsPerRoute() async throws {
@@ -250,18 +250,18 @@ func errorMessage(_ response: TestResponse) -> String? {
         let h = try Harness()
         try await h.service.ingest([Event(user: "user0", item: "brand-new"), Event(user: "user1", item: "brand-new"),
                                     Event(user: "fresh", item: "item2")])
-        #expect(throws: ServiceError.self) { try h.service.similarItems(item: "brand-new", k: 3) }
+        await #expect(throws: ServiceError.self) { try await h.service.similarItems(item: "brand-new", k: 3) }
         try h.service.retrainNow()
         #expect(h.service.modelVersion == 2)
         let status = try h.service.status()
         #expect(status.items == 9 && status.users == 7 && status.eventsStored == 13 && !status.retraining)
-        #expect(try h.service.similarItems(item: "brand-new", k: 3).items.count == 3)
+        #expect(try await h.service.similarItems(item: "brand-new", k: 3).items.count == 3)
         // The new user is now in the model; the file on disk is the new model.
-        #expect(h.service.recommendations(user: "fresh", k: 3, excludeSeen: true).source == .model)
+        #expect(await h.service.recommendations(user: "fresh", k: 3, excludeSeen: true).source == .model)
         let saved = try ModelArtifact.read(from: h.folder + "/model.affinity")
         #expect(saved.header.itemIDs.contains("brand-new") && saved.training.count == 13)
         // Events after the retrain's snapshot are folded in at once.
         try await h.service.ingest([Event(user: "user3", item: "item7")])
-        #expect(h.service.recommendations(user: "user3", k: 3, excludeSeen: true).source == .foldIn)
+        #expect(await h.service.recommendations(user: "user3", k: 3, excludeSeen: true).source == .foldIn)
     }
 }

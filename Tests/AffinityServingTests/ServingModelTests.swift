@@ -24,6 +24,34 @@ import AffinityData
         #expect(model.recommend(u, k: 1000).count == 40)
     }
 
+    /// Batched ranking (8-, 4-, 2- and 1-user kernel paths) equals ranking users one at a time, also through
+    /// the concurrent queue.
+    @Test func batchesRankLikeSingleRequests() async throws {
+        let artifact = try tinyArtifact(users: 15, items: 37, d: 5)
+        let model = ServingModel(artifact: artifact)
+        var requests: [(vector: [Float], exclude: [Int32], k: Int)] = []
+        for u in 0..<15 {
+            let exclude: [Int32] = [Int32(u), Int32(u + 3)]
+            requests.append((model.userVector(Int32(u)), exclude, 3 + u))
+        }
+        let batched = model.recommend(requests)
+        for (u, r) in requests.enumerated() {
+            let single = model.recommend(r.vector, k: r.k, exclude: r.exclude)
+            #expect(batched[u] == single)
+            #expect(single.count == min(r.k, 35) && !single.contains { r.exclude.contains($0.item) })
+        }
+        let queue = ScoringQueue(workers: 2, maxBatch: 4)
+        let queued = await withTaskGroup(of: (Int, [ScoredItem]).self) { group in
+            for (u, r) in requests.enumerated() {
+                group.addTask { (u, await queue.rank(.init(model: model, vector: r.vector, exclude: r.exclude, k: r.k))) }
+            }
+            var out = [[ScoredItem]](repeating: [], count: requests.count)
+            for await (u, list) in group { out[u] = list }
+            return out
+        }
+        #expect(queued == batched)
+    }
+
     /// The fold-in solution zeroes the gradient of its objective:
     /// Σ_I (1 − uᵀq_i)² + α Σ_all (uᵀq_j)² + λ‖u − u₀‖².
     @Test func foldInSolvesItsRidgeObjective() throws {

@@ -23,6 +23,10 @@ void affinity_spmm_rows(const int64_t *row_start, const int32_t *col, const floa
 
 /// out[i] = Σ_c a[i·d + c] · b[i·d + c] for i in [0, n): row-wise dot products.
 void affinity_row_dots(const float *a, const float *b, int32_t n, int32_t d, float *out);
+/// Scores of `user_count` users (rows of `users`, d wide) against an item table stored in transposed panels of 16
+/// items (see scoring.c); row u of `out` (stride ld_out >= panel_count * 16) receives user u's scores.
+void affinity_score_panels(const float *panels, int64_t panel_count, int32_t d, const float *users, int32_t user_count,
+                           float *out, int64_t ld_out);
 /// out[i] = <rows[i], x> for a row-major n x d matrix, single-threaded.
 void affinity_matrix_vector(const float *rows, int64_t n, int32_t d, const float *x, float *out);
 
