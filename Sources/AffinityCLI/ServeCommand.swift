@@ -37,6 +37,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Threads that rank recommendation requests in batches (default: one per core).")
     var scoringThreads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .long, help: "Event-loop threads for HTTP I/O.")
+    var ioThreads = 1
+
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -56,6 +59,8 @@ struct ServeCommand: AsyncParsableCommand {
             settings.port = port
             settings.apiKey = apiKey ?? ProcessInfo.processInfo.environment["AFFINITY_API_KEY"]
             settings.keyedReads = keyedReads
+            guard (1...64).contains(ioThreads) else { throw ValidationError("--io-threads must be between 1 and 64") }
+            settings.ioThreads = ioThreads
             if settings.apiKey == nil { logger.warning("no API key: write and admin routes will refuse every request") }
             try await runServer(service: service, settings: settings)
         }

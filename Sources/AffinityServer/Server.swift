@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOPosix
 
 /// Settings of `affinity serve`.
 public struct ServerSettings: Sendable {
@@ -12,6 +13,8 @@ public struct ServerSettings: Sendable {
     public var keyedReads = false
     /// Largest request body accepted, bytes.
     public var maxBodyBytes = 4 << 20
+    /// Event-loop threads for HTTP I/O (the ranking itself runs on the service's scoring threads).
+    public var ioThreads = 1
     /// Most events in one batch.
     public var maxBatch = 10_000
     /// Largest k accepted.
@@ -334,10 +337,12 @@ private func path(_ keys: [CodingKey]) -> String {
 public func runServer(service: RecommendationService, settings: ServerSettings) async throws {
     let metrics = RequestMetrics()
     let router = makeRouter(service: service, settings: settings, metrics: metrics)
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, settings.ioThreads))
     let app = Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "affinity"),
-                          logger: service.logger)
+                          eventLoopGroupProvider: .shared(group), logger: service.logger)
     service.logger.info("serving", metadata: ["address": "\(settings.host):\(settings.port)", "model_version": "\(service.modelVersion)"])
     try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     try service.store.close()
+    try await group.shutdownGracefully()
     service.logger.info("stopped; event store closed")
 }
