@@ -67,6 +67,7 @@ func movieLensArtifact() throws -> ModelArtifact {
                 #expect(json(response)["source"] as? String == "fold-in")
                 let after = itemIDs(response)
                 #expect(after.count == 20 && Set(after).isDisjoint(with: chosen))
+                print("fold-in \(genre): \(share(after)) of the top 20 (popularity fallback: \(share(before)))")
                 #expect(share(after) > least, "\(genre): \(share(after)) of the fold-in top 20 (popularity: \(share(before)))")
                 #expect(share(after) > share(before) + 0.15)
             }
