@@ -46,6 +46,15 @@ final class ServerProcess: @unchecked Sendable {
     }
 }
 
+/// Acknowledged event tags, shared by the writer tasks.
+final class Acknowledged: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tags: [String] = []
+    func add(_ more: [String]) { lock.withLock { tags += more } }
+    var all: [String] { lock.withLock { tags } }
+    var count: Int { lock.withLock { tags.count } }
+}
+
 @Suite(.serialized) struct DurabilityTests {
     /// Events posted under load, the server killed with SIGKILL mid-stream, restarted: every acknowledged
     /// event is in the store. Then SIGTERM stops the restarted server cleanly (exit status 0).
@@ -62,6 +71,7 @@ final class ServerProcess: @unchecked Sendable {
         let writers = 8, batchesPerWriter = 400, batchSize = 5
         let session = URLSession(configuration: .ephemeral)
         let eventsURL = server.url("/v1/events")
+        let acknowledgedLog = Acknowledged()
         let results = try await withThrowingTaskGroup(of: (sent: Int, acknowledged: [String]).self) { group in
             for w in 0..<writers {
                 group.addTask {
@@ -78,13 +88,18 @@ final class ServerProcess: @unchecked Sendable {
                         request.timeoutInterval = 5
                         sent += batchSize
                         guard let (_, response) = try? await session.data(for: request) else { break }
-                        if (response as? HTTPURLResponse)?.statusCode == 200 { acknowledged += tags }
+                        if (response as? HTTPURLResponse)?.statusCode == 200 {
+                            acknowledged += tags
+                            acknowledgedLog.add(tags)
+                        }
                     }
                     return (sent, acknowledged)
                 }
             }
-            // Kill the server while the writers are mid-stream.
-            try await Task.sleep(nanoseconds: 700_000_000)
+            // Kill the server while the writers are mid-stream: once 2,000 events are acknowledged
+            // (however loaded the machine is), well before the 16,000 are all sent.
+            let deadline = Date().addingTimeInterval(60)
+            while acknowledgedLog.count < 2000 && Date() < deadline { try await Task.sleep(nanoseconds: 10_000_000) }
             kill(server.process.processIdentifier, SIGKILL)
             var all: [(Int, [String])] = []
             for try await r in group { all.append(r) }
