@@ -10,6 +10,7 @@ public enum ModelRegistry {
         NGCF.self,
         SGL.self,
         SimGCL.self,
+        LightGCL.self,
     ]
 
     public static var names: [String] { models.map { $0.name } }

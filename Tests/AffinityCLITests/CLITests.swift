@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import ArgumentParser
 @testable import AffinityCLI
+import AffinityModels
 import AffinityTestSupport
 
 @Suite struct ConfigurationTests {
@@ -102,5 +103,25 @@ import AffinityTestSupport
         try run(["datasets", "--data", fixtureCSV(), "--export-split", dir])
         let train = try String(contentsOfFile: dir + "/toy/toy.train.inter", encoding: .utf8)
         #expect(train.hasPrefix("user_id:token\titem_id:token\trating:float\ttimestamp:float\n"))
+    }
+}
+
+/// Every shipped config in `configs/` parses, scopes its settings to a registered model, and sets only keys
+/// that model reads (a typo would otherwise surface only when someone runs it).
+@Suite struct ShippedConfigTests {
+    @Test func configsNameRealSettings() throws {
+        let folder = Fixtures.repositoryRoot + "/configs"
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(!files.isEmpty)
+        for file in files {
+            let run = try RunConfiguration(configFile: folder + "/" + file, overrides: [])
+            let scopes = Set(run.values.keys.compactMap { key in key.firstIndex(of: ".").map { String(key[..<$0]) } })
+            #expect(!scopes.isEmpty, "\(file) scopes no model")
+            for model in scopes {
+                var h = Hyperparameters(run.hyperparameters(for: model))
+                _ = try ModelRegistry.make(model, hyperparameters: &h)  // throws on an unknown model or setting
+            }
+            _ = try run.cutoffs
+        }
     }
 }

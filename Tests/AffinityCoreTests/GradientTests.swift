@@ -55,6 +55,11 @@ let gradientCases: [String: GradientCase] = [
     "softplus": GradientCase(shapes: [(3, 4)], fill: { 4 * $0 }) { Tensor.softplus($0[0]) },
     "tanh": GradientCase(shapes: [(3, 4)], fill: { 2 * $0 }) { Tensor.tanh($0[0]) },
     "relu": GradientCase(shapes: [(3, 4)], fill: { $0 < 0 ? $0 - 0.1 : $0 + 0.1 }) { Tensor.relu($0[0]) },
+    // Entries kept away from the kinks at ±0.5: |x| in [0.1, 0.4) (inside) or [0.7, 1.7) (clamped).
+    "clamp": GradientCase(shapes: [(3, 4)], fill: { u in
+        let m = abs(u) < 0.5 ? 0.1 + 0.6 * abs(u) : 0.7 + 2 * (abs(u) - 0.5)
+        return u < 0 ? -m : m
+    }) { Tensor.clamp($0[0], lower: -0.5, upper: 0.5) },
     "leakyRelu": GradientCase(shapes: [(3, 4)], fill: { $0 < 0 ? $0 - 0.1 : $0 + 0.1 }) { Tensor.leakyRelu($0[0], slope: 0.2) },
     "exp": GradientCase(shapes: [(3, 4)]) { Tensor.exp($0[0]) },
     "log": GradientCase(shapes: [(3, 4)], fill: { 1.5 + $0 }) { Tensor.log($0[0]) },

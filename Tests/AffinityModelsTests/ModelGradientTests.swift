@@ -15,6 +15,8 @@ import AffinityTestSupport
         ("ngcf", ["embedding_size": "4", "hidden_size_list": "4,3", "message_dropout": "0", "reg_weight": "0.1"]),
         ("sgl", ["embedding_size": "4", "n_layers": "2", "reg_weight": "0.1", "ssl_weight": "0.5", "drop_ratio": "0.3"]),
         ("simgcl", ["embedding_size": "4", "n_layers": "2", "reg_weight": "0.1", "cl_weight": "0.5", "eps": "0.1"]),
+        // temp 0.05 pushes some positive logits past the ±5 clamp, so both branches are checked.
+        ("lightgcl", ["embedding_size": "4", "n_layers": "2", "svd_q": "2", "temp": "0.05", "lambda1": "0.5", "lambda2": "0.01"]),
     ]
 
     @Test(arguments: 0..<models.count)

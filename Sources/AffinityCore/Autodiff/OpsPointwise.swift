@@ -42,6 +42,11 @@ extension Tensor {
         pointwise(a, { $0 > 0 ? $0 : slope * $0 }, derivative: { x, _ in x > 0 ? 1 : slope })
     }
 
+    /// `min(max(a, lower), upper)`; the gradient passes where the input is inside the bounds.
+    public static func clamp(_ a: Tensor, lower: Float, upper: Float) -> Tensor {
+        pointwise(a, { Swift.min(Swift.max($0, lower), upper) }, derivative: { x, _ in x > lower && x < upper ? 1 : 0 })
+    }
+
     public static func exp(_ a: Tensor) -> Tensor {
         pointwise(a, { expf($0) }, derivative: { _, y in y })
     }
