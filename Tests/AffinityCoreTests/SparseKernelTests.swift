@@ -1,5 +1,7 @@
 import Testing
 import AffinityCore
+import AffinityKernels
+import Foundation
 
 @Suite struct SparseKernelTests {
     func randomSparse(_ rows: Int, _ cols: Int, density: Float, _ rng: inout SeededGenerator) -> SparseMatrix {
@@ -119,5 +121,30 @@ import AffinityCore
             opt.step([p])
         }
         #expect(abs(p.value.storage[0]) < 1e-2 && abs(p.value.storage[1]) < 1e-2)
+    }
+}
+
+@Suite struct SoftmaxKernelTests {
+    /// The vectorised exp behind InfoNCE matches a double-precision softmax over a wide range of logits.
+    @Test func softmaxRowsMatchesDoublePrecision() {
+        var rng = SeededGenerator(seed: 9)
+        let rows = 5, cols = 37
+        let logits = (0..<(rows * cols)).map { _ in (rng.nextFloat() * 2 - 1) * 40 }
+        var out = logits
+        var loss = [Double](repeating: 0, count: rows)
+        let targets: [Int32] = [0, 5, 36, 17, 2]
+        out.withUnsafeMutableBufferPointer { o in
+            affinity_softmax_rows(o.baseAddress, Int64(rows), Int64(cols), 0.5, targets, &loss)
+        }
+        for r in 0..<rows {
+            let x = (0..<cols).map { Double(logits[r * cols + $0]) * 0.5 }
+            let mx = x.max()!
+            let s = x.reduce(0) { $0 + Foundation.exp($1 - mx) }
+            for c in 0..<cols {
+                let reference = Foundation.exp(x[c] - mx) / s
+                #expect(abs(Double(out[r * cols + c]) - reference) <= 1e-5 * reference + 1e-30)
+            }
+            #expect(abs(loss[r] - (mx + Foundation.log(s) - x[Int(targets[r])])) < 1e-4)
+        }
     }
 }

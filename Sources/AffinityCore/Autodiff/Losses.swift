@@ -31,17 +31,9 @@ public enum Loss {
                     let p = UnsafeSendable((lg.baseAddress!, rl.baseAddress!, pos.baseAddress!))
                     Parallel.forEachChunk(0..<n, minimumChunk: 64) { rows in
                         let (l, out, ps) = p.value
-                        for i in rows {
-                            let row = l + i * m
-                            var mx = -Float.infinity
-                            for j in 0..<m { row[j] *= invT; mx = max(mx, row[j]) }
-                            var s: Float = 0
-                            for j in 0..<m { let e = expf(row[j] - mx); row[j] = e; s += e }
-                            // loss_i = log Σ exp − logit_pos; keep softmax in `row` for the backward pass.
-                            out[i] = Double(mx + logf(s)) - Double(mx + logf(row[Int(ps[i])]))
-                            let inv = 1 / s
-                            for j in 0..<m { row[j] *= inv }
-                        }
+                        // Softmax of logits/τ per row, kept for the backward pass; loss_i = log Σ exp − logit_pos.
+                        affinity_softmax_rows(l + rows.lowerBound * m, Int64(rows.count), Int64(m), invT,
+                                              ps + rows.lowerBound, out + rows.lowerBound)
                     }
                 }
             }

@@ -27,6 +27,8 @@ void affinity_row_dots(const float *a, const float *b, int32_t n, int32_t d, flo
 /// items (see scoring.c); row u of `out` (stride ld_out >= panel_count * 16) receives user u's scores.
 void affinity_score_panels(const float *panels, int64_t panel_count, int32_t d, const float *users, int32_t user_count,
                            float *out, int64_t ld_out);
+/// Row-wise softmax of `scale * logits` in place; with `targets`, row_loss[i] = logsumexp − logit at targets[i].
+void affinity_softmax_rows(float *logits, int64_t rows, int64_t cols, float scale, const int32_t *targets, double *row_loss);
 /// out[i] = <rows[i], x> for a row-major n x d matrix, single-threaded.
 void affinity_matrix_vector(const float *rows, int64_t n, int32_t d, const float *x, float *out);
 
