@@ -33,11 +33,13 @@ final class ServerProcess: @unchecked Sendable {
 
     func url(_ path: String) -> URL { URL(string: "http://127.0.0.1:\(port)\(path)")! }
 
-    /// Waits until /healthz answers.
-    func waitUntilReady(seconds: Double = 60) async throws -> Bool {
+    /// Waits until /healthz answers (generously: the rest of the suite may be loading both cores).
+    func waitUntilReady(seconds: Double = 180) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
+        var request = URLRequest(url: url("/healthz"))
+        request.timeoutInterval = 2  // one poll must not eat the deadline (URLSession's default is 60 s)
         while Date() < deadline {
-            if let (_, response) = try? await URLSession.shared.data(from: url("/healthz")),
+            if let (_, response) = try? await URLSession.shared.data(for: request),
                (response as? HTTPURLResponse)?.statusCode == 200 { return true }
             guard process.isRunning else { return false }
             try await Task.sleep(nanoseconds: 50_000_000)
