@@ -17,28 +17,17 @@ public struct AffinityCommand: AsyncParsableCommand {
 
 /// Runs `body`; an error becomes one line on standard error and a non-zero exit, never a crash.
 func reportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as ExitCode {
-        throw error
-    } catch let error as CleanExit {
-        throw error
-    } catch {
-        writeStandardError("error: \(error)\n")
-        throw ExitCode.failure
-    }
+    do { try body() } catch { throw reported(error) }
 }
 
 /// Async form of `reportingErrors`.
 func reportingErrors(_ body: () async throws -> Void) async throws {
-    do {
-        try await body()
-    } catch let error as ExitCode {
-        throw error
-    } catch let error as CleanExit {
-        throw error
-    } catch {
-        writeStandardError("error: \(error)\n")
-        throw ExitCode.failure
-    }
+    do { try await body() } catch { throw reported(error) }
+}
+
+/// ArgumentParser's own exits pass through; anything else is printed and becomes a failure exit.
+private func reported(_ error: Error) -> Error {
+    if error is ExitCode || error is CleanExit { return error }
+    writeStandardError("error: \(error)\n")
+    return ExitCode.failure
 }

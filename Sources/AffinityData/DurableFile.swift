@@ -14,7 +14,7 @@ public enum DurableFile {
         guard fd >= 0 else { throw DataError(file: path, .unwritable("cannot create \(temporary): \(errnoText())")) }
         var written = 0
         while written < bytes.count {
-            let n = Glibc_write(fd, bytes.baseAddress! + written, bytes.count - written)
+            let n = posixWrite(fd, bytes.baseAddress! + written, bytes.count - written)
             if n < 0 {
                 if errno == EINTR { continue }
                 let why = errnoText()
@@ -57,7 +57,8 @@ public enum DurableFile {
     private static func errnoText() -> String { String(cString: strerror(errno)) }
 }
 
+// `write` inside `DurableFile` would name its own static method.
 @inline(__always)
-private func Glibc_write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
+private func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
     write(fd, p, n)
 }

@@ -139,21 +139,3 @@ void affinity_spmm_rows(const int64_t *row_start, const int32_t *col, const floa
                         float beta) {
     affinity_spmm_rows_ex(row_start, col, values, x, d, y, row_begin, row_end, beta, 0, 0, 0);
 }
-
-AFFINITY_MULTIVERSION
-void affinity_matrix_vector(const float *rows, int64_t n, int32_t d, const float *x, float *out) {
-    // out[i] = <rows[i], x>: one user's scores against the whole catalogue, on the calling thread (serving
-    // runs many of these concurrently, so it must not touch the BLAS thread pool). Same summation order
-    // as affinity_row_dots.
-    for (int64_t i = 0; i < n; i++) {
-        const float *r = rows + i * d;
-        float acc[16] = {0};
-        int32_t c = 0;
-        for (; c + 16 <= d; c += 16)
-            for (int32_t j = 0; j < 16; j++) acc[j] += r[c + j] * x[c + j];
-        float s = 0.0f;
-        for (int32_t j = 0; j < 16; j++) s += acc[j];
-        for (; c < d; c++) s += r[c] * x[c];
-        out[i] = s;
-    }
-}

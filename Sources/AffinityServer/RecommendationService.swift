@@ -21,6 +21,14 @@ public struct Recommendations: Sendable {
     public var modelVersion: Int
     /// The items' titles, when the model has them.
     public var titles: [String]?
+
+    /// A ranked list from `model`, with raw ids and titles.
+    init(_ top: [ScoredItem], model: ServingModel, version: Int, source: RecommendationSource) {
+        self.source = source
+        items = top.map { (model.items.raw($0.item), $0.score) }
+        modelVersion = version
+        titles = model.header.itemTitles.map { titles in top.map { titles[Int($0.item)] } }
+    }
 }
 
 public struct ServiceStatus: Codable, Sendable {
@@ -69,7 +77,6 @@ public final class RecommendationService: @unchecked Sendable {
     /// Interaction counts per item over the stored events (the popularity fallback).
     private var itemCounts: [Int32]
     private var folded: [String: [Float]] = [:]
-    private var eventCount = 0
     private var retraining = false
     private var deletedDuringRetrain: Set<String> = []
     private var retrainPending = false
@@ -162,28 +169,25 @@ public final class RecommendationService: @unchecked Sendable {
     }
 
     private func finish(_ plan: Plan, _ top: [ScoredItem]) -> Recommendations {
-        Recommendations(source: plan.source, items: top.map { (plan.model.items.raw($0.item), $0.score) }, modelVersion: plan.version,
-                        titles: plan.model.header.itemTitles.map { titles in top.map { titles[Int($0.item)] } })
+        Recommendations(top, model: plan.model, version: plan.version, source: plan.source)
     }
 
     public func similarItems(item: String, k: Int) async throws -> Recommendations {
         let (snapshot, v) = lock.withLock { (model, version) }
         guard let i = snapshot.items.dense(item) else { throw ServiceError.unknownItem(item) }
         let top = await scoring.rank(ScoringQueue.Request(model: snapshot, vector: snapshot.unitVector(i), exclude: [i], k: k, table: .unitItems))
-        return Recommendations(source: .model, items: top.map { (snapshot.items.raw($0.item), $0.score) }, modelVersion: v,
-                               titles: snapshot.header.itemTitles.map { titles in top.map { titles[Int($0.item)] } })
+        return Recommendations(top, model: snapshot, version: v, source: .model)
     }
 
     public func status() throws -> ServiceStatus {
-        lock.withLock {
+        let stored = try store.count()
+        return lock.withLock {
             ServiceStatus(modelVersion: version, model: model.header.model, dataset: model.header.dataset,
                           users: model.users.count, items: model.itemCount, dimension: model.dimension,
-                          eventsStored: eventCount, lastTraining: lastTraining, retraining: retraining,
+                          eventsStored: stored, lastTraining: lastTraining, retraining: retraining,
                           lastRetrainError: lastRetrainError)
         }
     }
-
-    public var eventsStored: Int { lock.withLock { eventCount } }
 
     /// Mean number of recommendation requests ranked per pass over the item table.
     public var meanScoringBatch: Double { scoring.meanBatchSize }
@@ -202,7 +206,6 @@ public final class RecommendationService: @unchecked Sendable {
     private func apply(_ events: [Event]) -> Int {
         var touched = Set<String>()
         for e in events {
-            eventCount += 1
             guard let i = model.items.dense(e.item) else { continue }
             seen[e.user, default: []].append(i)
             itemCounts[Int(i)] += 1
@@ -235,10 +238,7 @@ public final class RecommendationService: @unchecked Sendable {
         let deleted = try await store.deleteUser(user)
         // The user's own row goes at once either way; the items' embeddings are unlearned now or by the retrain.
         let (mode, version) = try unlearnAndSwap(user: user, items: nil, approximate: !retrain)
-        if retrain && mode == .retrain {
-            lock.withLock { if retraining { retrainPending = true } }
-            startRetrain()
-        }
+        if mode == .retrain { startRetrain() }
         lock.withLock { if retraining { _ = deletedDuringRetrain.insert(user) } }
         logger.info("forgot user", metadata: ["events": "\(deleted)", "unlearning": "\(mode.rawValue)", "model_version": "\(version)"])
         return (deleted, mode, version)
@@ -272,7 +272,6 @@ public final class RecommendationService: @unchecked Sendable {
     /// Must hold the lock.
     private func dropUserState(_ user: String) {
         if let items = seen[user] { for i in items { itemCounts[Int(i)] -= 1 } }
-        eventCount -= seen[user]?.count ?? 0
         seen[user] = nil
         folded[user] = nil
     }
@@ -284,8 +283,9 @@ public final class RecommendationService: @unchecked Sendable {
         guard let u = snapshot.users.dense(user) else { return snapshot }
         var users = snapshot.userEmbeddings
         var itemTable = snapshot.itemEmbeddings
-        let (retainedByUser, retained) = lock.withLock { retainedMatrices(excluding: user, snapshot: snapshot) }
+        let retained = lock.withLock { retainedInteractions(excluding: user, snapshot: snapshot) }
         if approximate && !items.isEmpty {
+            let retainedByUser = retained.matrix(users: snapshot.users.count, items: snapshot.itemCount)
             let result = Unlearning.forget(users: users, items: itemTable, forget: items.map { (u, $0) },
                                            retainedByUser: retainedByUser, retainedByItem: retainedByUser.transposed(),
                                            settings: unlearningSettings)
@@ -308,15 +308,15 @@ public final class RecommendationService: @unchecked Sendable {
         return ServingModel(artifact: artifact, foldIn: foldInSettings)
     }
 
-    /// Must hold the lock. The stored interactions of every other user known to the model: a user-row matrix
-    /// in the snapshot's index space, and the same pairs as a list.
-    private func retainedMatrices(excluding user: String, snapshot: ServingModel) -> (SparseMatrix, Interactions) {
+    /// Must hold the lock. The stored interactions of every other user known to the model, in the snapshot's
+    /// index space.
+    private func retainedInteractions(excluding user: String, snapshot: ServingModel) -> Interactions {
         var pairs = Interactions()
         for (raw, items) in seen where raw != user {
             guard let u = snapshot.users.dense(raw) else { continue }
             for i in items { pairs.users.append(u); pairs.items.append(i) }
         }
-        return (pairs.matrix(users: snapshot.users.count, items: snapshot.itemCount), pairs)
+        return pairs
     }
 
     // MARK: Retraining
@@ -409,11 +409,9 @@ public final class RecommendationService: @unchecked Sendable {
     private func rebuildState(after watermark: Int64) throws {
         var newSeen: [String: [Int32]] = [:]
         var counts = [Int32](repeating: 0, count: currentModel.itemCount)
-        var total = 0
         var late = Set<String>()
         let snapshot = currentModel
         try store.forEachInteraction { id, user, item in
-            total += 1
             guard let i = snapshot.items.dense(item) else { return }
             newSeen[user, default: []].append(i)
             counts[Int(i)] += 1
@@ -422,7 +420,6 @@ public final class RecommendationService: @unchecked Sendable {
         lock.withLock {
             seen = newSeen
             itemCounts = counts
-            eventCount = total
             folded = [:]
             // A user with stored events the model has no row for (or, after a restart, any events newer than
             // the model) is served by fold-in.

@@ -37,20 +37,21 @@ public enum Routes {
     ]
 }
 
-/// An error answered as `{"error": {"status": …, "message": …}}`.
-struct APIError: Error, HTTPResponseError {
+/// An error answered (by `ServiceMiddleware`) as `{"error": {"status": …, "message": …}}`.
+struct APIError: Error {
     let status: HTTPResponse.Status
     let message: String
     init(_ status: HTTPResponse.Status, _ message: String) {
         self.status = status
         self.message = message
     }
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        jsonResponse(ErrorBody(error: .init(status: Int(status.code), message: message)), status: status)
-    }
 }
 
 struct ErrorBody: Codable { struct Detail: Codable { let status: Int; let message: String }; let error: Detail }
+
+func errorResponse(_ status: HTTPResponse.Status, _ message: String) -> Response {
+    jsonResponse(ErrorBody(error: .init(status: Int(status.code), message: message)), status: status)
+}
 
 private let encoder: JSONEncoder = {
     let e = JSONEncoder()
@@ -61,9 +62,13 @@ private let encoder: JSONEncoder = {
 
 func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
     let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+    return response(ByteBuffer(bytes: data), status: status)
+}
+
+func response(_ body: ByteBuffer, contentType: String = "application/json; charset=utf-8", status: HTTPResponse.Status = .ok) -> Response {
     var headers = HTTPFields()
-    headers[.contentType] = "application/json; charset=utf-8"
-    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    headers[.contentType] = contentType
+    return Response(status: status, headers: headers, body: .init(byteBuffer: body))
 }
 
 // MARK: Request and response bodies
@@ -115,13 +120,12 @@ struct ServiceMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch let error as APIError {
-            response = jsonResponse(ErrorBody(error: .init(status: Int(error.status.code), message: error.message)), status: error.status)
-        } catch let error as HTTPError {
-            let message = error.body ?? error.status.reasonPhrase
-            response = jsonResponse(ErrorBody(error: .init(status: Int(error.status.code), message: message)), status: error.status)
+            response = errorResponse(error.status, error.message)
+        } catch let error as HTTPError {  // the router's own: not found, method not allowed, body too large
+            response = errorResponse(error.status, error.body ?? error.status.reasonPhrase)
         } catch {
             logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            response = jsonResponse(ErrorBody(error: .init(status: 500, message: "internal error")), status: .internalServerError)
+            response = errorResponse(.internalServerError, "internal error")
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         metrics.record(method: request.method.rawValue, route: context.endpointPath ?? "NotFound",
@@ -167,9 +171,7 @@ public func makeRouter(service: RecommendationService, settings: ServerSettings,
             ("affinity_model_items", "Items in the catalogue.", Double(status.items)),
             ("affinity_scoring_mean_batch", "Mean recommendation requests ranked per pass over the item table.", service.meanScoringBatch),
         ])
-        var headers = HTTPFields()
-        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        return response(ByteBuffer(string: text), contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
 
     router.get("/v1/users/:id/recommendations") { request, context -> Response in
@@ -286,9 +288,7 @@ func rankingResponse(subject: (key: String, id: String), _ result: Recommendatio
     out += #",""# + subject.key + #"":"#
     appendJSONString(subject.id, to: &out)
     out += "}"
-    var headers = HTTPFields()
-    headers[.contentType] = "application/json; charset=utf-8"
-    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: out)))
+    return response(ByteBuffer(string: out))
 }
 
 /// Appends `s` as a JSON string literal (RFC 8259 escaping).

@@ -43,7 +43,6 @@ public final class ServingModel: Sendable {
     public var dimension: Int { itemEmbeddings.cols }
     public var itemCount: Int { itemEmbeddings.rows }
 
-    private let unitItems: Matrix
     /// The item table in transposed panels of 16 items (see `affinity_score_panels`), zero-padded; and the
     /// unit-norm rows the same way (cosine similarity between items).
     private let panels: [Float]
@@ -77,7 +76,6 @@ public final class ServingModel: Sendable {
             let inv = s > 0 ? 1 / s.squareRoot() : 0
             for c in 0..<d { unit.storage[r * d + c] *= inv }
         }
-        unitItems = unit
         func paneled(_ table: [Float]) -> [Float] {
             var panels = [Float](repeating: 0, count: ((n + 15) / 16) * 16 * d)
             for i in 0..<n {
@@ -140,7 +138,10 @@ public final class ServingModel: Sendable {
 
     /// The unit-norm embedding of `item`: the query of a similar-items request.
     public func unitVector(_ item: Int32) -> [Float] {
-        Array(unitItems.storage[(Int(item) * dimension)..<((Int(item) + 1) * dimension)])
+        let row = itemEmbeddings.storage[(Int(item) * dimension)..<((Int(item) + 1) * dimension)]
+        let squared = row.reduce(Float(0)) { $0 + $1 * $1 }
+        let inverse = squared > 0 ? 1 / squared.squareRoot() : 0  // as the unit panels were built
+        return row.map { $0 * inverse }
     }
 
     /// The `k` items nearest to `item` by cosine similarity of their embeddings (the item itself excluded).

@@ -53,7 +53,7 @@ public enum Unlearning {
         let affectedUsers = Array(Set(forget.map { $0.user })).sorted()
         let movable = Set(affectedItems)
 
-        var gu = [Float](repeating: 0, count: d), gi = [Float](repeating: 0, count: d), gj = [Float](repeating: 0, count: d)
+        var gu = [Float](repeating: 0, count: d), gi = [Float](repeating: 0, count: d)
         func negative(for user: Int32, avoiding item: Int32) -> Int32 {
             // Rejection sampling; a user who has (nearly) every item gets any other item after 100 tries.
             for _ in 0..<100 {
@@ -73,39 +73,31 @@ public enum Unlearning {
             let sign: Float = reverse ? -1 : 1
             for c in 0..<d {
                 gu[c] = sign * g * (q.storage[ib + c] - q.storage[jb + c])
-                gi[c] = sign * g * u.storage[ub + c]
-                gj[c] = -gi[c]
+                gi[c] = sign * g * u.storage[ub + c]  // and −gi for j
             }
             let lr = settings.learningRate * weight
             if moveUser { for c in 0..<d { u.storage[ub + c] += lr * gu[c] } }
             if movable.contains(i) { for c in 0..<d { q.storage[ib + c] += lr * gi[c] } }
-            if movable.contains(j) { for c in 0..<d { q.storage[jb + c] += lr * gj[c] } }
+            if movable.contains(j) { for c in 0..<d { q.storage[jb + c] -= lr * gi[c] } }
         }
 
-        var forgottenByUser: [Int32: [Int32]] = [:]
-        for (user, item) in forget { forgottenByUser[user, default: []].append(item) }
+        // Retained steps on `count` random entries of a CSR row; `pair(entry)` gives (user, positive item).
+        func retainedSteps(_ row: ArraySlice<Int32>, moveUser: Bool, _ pair: (Int32) -> (Int32, Int32)) {
+            for _ in 0..<min(settings.retainedSamples, row.count) {
+                let (user, item) = pair(row[row.startIndex + rng.nextInt(below: row.count)])
+                step(user, item, negative(for: user, avoiding: item), reverse: false, moveUser: moveUser)
+            }
+        }
 
         for _ in 0..<settings.steps {
-            for user in affectedUsers {
-                for item in forgottenByUser[user] ?? [] {
-                    step(user, item, negative(for: user, avoiding: item), reverse: true, moveUser: true, weight: settings.reverseWeight)
-                }
+            for (user, item) in forget {
+                step(user, item, negative(for: user, avoiding: item), reverse: true, moveUser: true, weight: settings.reverseWeight)
             }
             for item in affectedItems {
-                let holders = retainedByItem.columns(ofRow: Int(item))
-                guard !holders.isEmpty else { continue }
-                for _ in 0..<min(settings.retainedSamples, holders.count) {
-                    let v = holders[holders.startIndex + rng.nextInt(below: holders.count)]
-                    step(v, item, negative(for: v, avoiding: item), reverse: false, moveUser: false)
-                }
+                retainedSteps(retainedByItem.columns(ofRow: Int(item)), moveUser: false) { ($0, item) }
             }
             for user in affectedUsers {
-                let kept = retainedByUser.columns(ofRow: Int(user))
-                guard !kept.isEmpty else { continue }
-                for _ in 0..<min(settings.retainedSamples, kept.count) {
-                    let i = kept[kept.startIndex + rng.nextInt(below: kept.count)]
-                    step(user, i, negative(for: user, avoiding: i), reverse: false, moveUser: true)
-                }
+                retainedSteps(retainedByUser.columns(ofRow: Int(user)), moveUser: true) { (user, $0) }
             }
         }
         return (u, q)

@@ -29,8 +29,6 @@ void affinity_score_panels(const float *panels, int64_t panel_count, int32_t d, 
                            float *out, int64_t ld_out);
 /// Row-wise softmax of `scale * logits` in place; with `targets`, row_loss[i] = logsumexp − logit at targets[i].
 void affinity_softmax_rows(float *logits, int64_t rows, int64_t cols, float scale, const int32_t *targets, double *row_loss);
-/// out[i] = <rows[i], x> for a row-major n x d matrix, single-threaded.
-void affinity_matrix_vector(const float *rows, int64_t n, int32_t d, const float *x, float *out);
 
 /// y[c] += alpha · x[c] for c in [0, n).
 void affinity_axpy(int32_t n, float alpha, const float *x, float *y);
