@@ -10,7 +10,7 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "A RecBole folder (PATH/NAME.inter …), a LightGCN folder (train.txt, test.txt) or a CSV/TSV file.")
     var data: String?
 
-    @Option(name: .long, help: "atomic, lightgcn or csv (guessed from PATH when omitted).")
+    @Option(name: .long, help: "atomic, lightgcn, mmrec or csv (guessed from PATH when omitted).")
     var format: String?
 
     @Option(name: .long, help: "CSV column holding user ids (header name or 0-based number).")
@@ -25,6 +25,9 @@ struct DataOptions: ParsableArguments {
     var delimiter: String?
     @Flag(name: .long, help: "The CSV file has no header line.")
     var noHeader = false
+
+    @Option(name: .long, help: "Item features NAME=PATH.npy (rows follow PATH.items.txt when present) or NAME=builtin:genres|builtin:text[:D] (repeatable). Default: NAME_feat.npy files beside the data.")
+    var modality: [String] = []
 
     @Flag(name: .long, help: "Skip malformed lines instead of stopping (their count is reported).")
     var skipBadLines = false
@@ -44,7 +47,7 @@ struct DataOptions: ParsableArguments {
             }
             let fmt: DataFormat
             if let f = format {
-                guard let parsed = DataFormat(rawValue: f) else { throw ValidationError("unknown format '\(f)' (use atomic, lightgcn or csv)") }
+                guard let parsed = DataFormat(rawValue: f) else { throw ValidationError("unknown format '\(f)' (use atomic, lightgcn, mmrec or csv)") }
                 fmt = parsed
             } else {
                 guard let guessed = DatasetLoader.detectFormat(path: path) else {
@@ -72,5 +75,20 @@ struct DataOptions: ParsableArguments {
             writeStandardError("warning: skipped \(loaded.skipped.count) malformed line(s)\(first)\n")
         }
         return loaded
+    }
+
+    /// The modalities for `dataset` (after preprocessing, so rows follow its final item order): the
+    /// `--modality` flags plus `modality.NAME: SOURCE` settings, else the files that came with the data.
+    func modalities(for dataset: Dataset, settings: [String: String]) throws -> [Modality] {
+        var specs = try modality.map { try ModalityLoader.parse($0) }
+        for (key, value) in settings.sorted(by: { $0.key < $1.key }) where key.hasPrefix("modality.") {
+            specs.append((String(key.dropFirst("modality.".count)), value))
+        }
+        if specs.isEmpty { specs = dataset.bundledModalities.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+        var seen = Set<String>()
+        return try specs.map { spec in
+            guard seen.insert(spec.name).inserted else { throw ValidationError("modality '\(spec.name)' is given twice") }
+            return try ModalityLoader.load(name: spec.name, source: spec.source, for: dataset)
+        }
     }
 }

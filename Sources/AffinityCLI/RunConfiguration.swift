@@ -12,7 +12,7 @@ import Glibc
 /// file, then `--set key=value` and dedicated flags — RecBole's rule.
 ///
 /// General keys (read here): `seed`, `split`, `topk`, `metrics`, `threshold`, `dedup`, `user_core`,
-/// `item_core`. Every other key is a model hyperparameter; `MODEL.key` scopes one to a single model.
+/// `item_core`, and `modality.NAME` (item features, as `--modality NAME=SOURCE`). Every other key is a model hyperparameter; `MODEL.key` scopes one to a single model.
 /// A key that no selected model reads is an error.
 struct RunConfiguration {
     var values: [String: String] = [:]
@@ -135,7 +135,7 @@ struct RunConfiguration {
 
     /// Keys scoped to a model that is not selected, or unscoped keys no selected model read.
     func checkUsed(models: [String], read: Set<String>) throws {
-        for key in values.keys.sorted() where !Self.generalKeys.contains(key) {
+        for key in values.keys.sorted() where !Self.generalKeys.contains(key) && !key.hasPrefix("modality.") {
             if let dot = key.firstIndex(of: ".") {
                 let scope = String(key[..<dot])
                 if !models.contains(scope) { throw ValidationError("setting '\(key)' is scoped to model '\(scope)', which is not selected") }

@@ -97,13 +97,37 @@ struct TrainCommand: ParsableCommand {
         log("\(dataset.name): \(dataset.userCount) users, \(dataset.itemCount) items, \(dataset.interactions.count) interactions; " +
             "split \(strategy): train \(split.train.count), valid \(split.valid.count), test \(split.test.count)")
 
-        let training = TrainingData(split: split)
+        let modalities = try data.modalities(for: dataset, settings: run.values)
+        for m in modalities { log("modality \(m.name): \(m.features.cols)-d from \(m.source)") }
+        let training = TrainingData(split: split, modalities: modalities)
+        // Cold-start items: rank only the held-out items of each part; models that cannot score items
+        // without interactions are reported as unable.
+        var coldCandidates: (valid: [Bool], test: [Bool])? = nil
+        if case .coldItems = strategy {
+            var valid = [Bool](repeating: false, count: dataset.itemCount), test = valid
+            for i in split.valid.items { valid[Int(i)] = true }
+            for i in split.test.items { test[Int(i)] = true }
+            coldCandidates = (valid, test)
+        }
+        func restricted(_ scorer: any Scorer, _ candidates: [Bool]?) -> any Scorer {
+            candidates.map { CandidateScorer(scorer, candidates: $0) } ?? scorer
+        }
         let evaluator = RankingEvaluator(cutoffs: cutoffs, metrics: metrics)
         let fingerprint = dataset.fingerprint
         var records: [RunRecord] = []
         var testResults: [EvaluationResult] = []
+        var unable = Set<Int>()
         for (index, model) in models.enumerated() {
             let name = names[index]
+            if coldCandidates != nil && !(model is any ColdStartCapable) {
+                log("\(name): cannot score items without interactions; reported as unable")
+                testResults.append(.empty)
+                unable.insert(index)
+                records.append(RunRecord(model: name, dataset: dataset.name, config: ["split": strategy.description, "cold_start": "unable"],
+                                         seed: seedValue, dataFingerprint: fingerprint, timings: ["fit_s": 0], metrics: ["test": [:]],
+                                         versions: RunRecord.versions))
+                continue
+            }
             var context = TrainingContext(seed: seedValue, showProgress: !quiet, log: log)
             let reports = EpochLog()
             context.onEpoch = { reports.entries.append($0) }
@@ -112,14 +136,14 @@ struct TrainCommand: ParsableCommand {
                 // valid_metric (mrr@10) is always available.
                 let validator = RankingEvaluator(cutoffs: Array(Set(cutoffs + [10])).sorted(), metrics: RankingMetric.allCases.filter(\.isPerUser))
                 context.validate = { scorer in
-                    validator.evaluate(scorer, target: split.validMatrix, exclude: [split.trainMatrix]).metrics
+                    validator.evaluate(restricted(scorer, coldCandidates?.valid), target: split.validMatrix, exclude: [split.trainMatrix]).metrics
                 }
             }
             log("fitting \(name)…")
             let (_, fitSeconds) = try timed { try model.fit(training, context: context) }
             let valid = split.valid.count > 0
-                ? evaluator.evaluate(model, target: split.validMatrix, exclude: [split.trainMatrix]) : .empty
-            let test = evaluator.evaluate(model, target: split.testMatrix,
+                ? evaluator.evaluate(restricted(model, coldCandidates?.valid), target: split.validMatrix, exclude: [split.trainMatrix]) : .empty
+            let test = evaluator.evaluate(restricted(model, coldCandidates?.test), target: split.testMatrix,
                                           exclude: split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix])
             log("\(name): fit \(fixed(fitSeconds, 2)) s, test evaluation \(fixed(test.seconds, 2)) s")
             if let save {
@@ -143,7 +167,10 @@ struct TrainCommand: ParsableCommand {
 
         // Metrics table: one row per metric@k, one column per model (test set).
         var table = TextTable(["test"] + names)
-        for key in evaluator.keys { table.add([key] + testResults.map { fixed($0.metrics[key] ?? .nan) }) }
+        for key in evaluator.keys {
+            table.add([key] + testResults.enumerated().map { unable.contains($0.offset) ? "unable" : fixed($0.element.metrics[key] ?? .nan) })
+        }
+        if coldCandidates != nil { print("cold-start items: ranking only the \(Set(split.test.items).count) test items, which have no training interactions") }
         print("\(dataset.name) — \(split.test.count) test interactions, \(testResults.first?.users.count ?? 0) users evaluated, split \(strategy), seed \(seedValue)")
         print(table.render())
 

@@ -14,6 +14,8 @@ public struct BuiltinDataset: Sendable {
     let columns: ColumnMap
     /// Optional side file with item titles: (path below the data folder, id column, title column).
     let titles: (String, String, String)?
+    /// Side files of item attributes: (path below the data folder, id column, columns to attach).
+    let attributes: [(String, String, [String])]
 
     public static let all: [BuiltinDataset] = [
         BuiltinDataset(
@@ -21,7 +23,9 @@ public struct BuiltinDataset: Sendable {
             summary: "MovieLens latest-small (GroupLens, 2018): 100,836 ratings by 610 users on 9,724 movies",
             relativePath: "ml-latest-small/ratings.csv", format: .csv,
             columns: ColumnMap(user: "userId", item: "movieId", rating: "rating", timestamp: "timestamp"),
-            titles: ("ml-latest-small/movies.csv", "movieId", "title")),
+            titles: ("ml-latest-small/movies.csv", "movieId", "title"),
+            attributes: [("ml-latest-small/movies.csv", "movieId", ["title", "genres"]),
+                         ("ml-latest-small/tags.csv", "movieId", ["tag"])]),
     ]
 
     public static func named(_ name: String) -> BuiltinDataset? { all.first { $0.name == name } }
@@ -36,6 +40,9 @@ public struct BuiltinDataset: Sendable {
         dataset.name = name
         if let (file, id, title) = titles {
             try DatasetLoader.attachTitles(to: &dataset, csv: root + "/" + file, idColumn: id, titleColumn: title)
+        }
+        for (file, id, columns) in attributes {
+            try DatasetLoader.attachAttributes(to: &dataset, csv: root + "/" + file, idColumn: id, columns: columns)
         }
         return dataset
     }

@@ -15,6 +15,12 @@ public struct Dataset: Sendable {
     public var itemTitles: [String]?
     /// For pre-split data (e.g. LightGCN's train.txt/test.txt): the part of each interaction.
     public var predefinedSplit: [SplitPart]?
+    /// Item metadata by field name (e.g. `genres`, `title`, `tags`), one string per dense item index
+    /// (empty when an item has none): what the built-in featurisers turn into modalities.
+    public var itemAttributes: [String: [String]] = [:]
+    /// Modalities that came with the data (`NAME_feat.npy` beside it), by name → path; used when none are
+    /// given explicitly.
+    public var bundledModalities: [String: String] = [:]
     /// Lines skipped under `--skip-bad-lines`, over all files read.
     public var skipped = SkippedLines()
 
@@ -69,6 +75,8 @@ public struct Dataset: Sendable {
                           itemTitles: itemTitles.map { t in (0..<itemCount).filter { itemSeen[$0] }.map { t[$0] } },
                           predefinedSplit: predefinedSplit.map { s in positions.map { s[$0] } })
         out.skipped = skipped
+        out.bundledModalities = bundledModalities
+        out.itemAttributes = itemAttributes.mapValues { v in (0..<itemCount).filter { itemSeen[$0] }.map { v[$0] } }
         return out
     }
 }

@@ -13,6 +13,9 @@ public enum DataFormat: String, Sendable, CaseIterable {
     case lightgcn
     /// One delimited text file (CSV/TSV) with a column map.
     case csv
+    /// MMRec's layout: a folder with `NAME.inter` (tab-separated, untyped header `userID itemID rating
+    /// timestamp x_label`, x_label 0/1/2 = train/valid/test) beside `image_feat.npy` / `text_feat.npy`.
+    case mmrec
 }
 
 /// Which columns of a delimited file hold what. Names refer to header fields; without a header, use
@@ -41,11 +44,74 @@ public enum DatasetLoader {
     /// Loads a dataset from `path` in `format`.
     public static func load(path: String, format: DataFormat, columns: ColumnMap = ColumnMap(),
                             options: ReadOptions = ReadOptions()) throws -> Dataset {
+        var dataset: Dataset
         switch format {
-        case .atomic: return try loadAtomic(folder: path, options: options)
-        case .lightgcn: return try loadLightGCN(folder: path, options: options)
-        case .csv: return try loadDelimited(file: path, columns: columns, options: options)
+        case .atomic: dataset = try loadAtomic(folder: path, options: options)
+        case .lightgcn: dataset = try loadLightGCN(folder: path, options: options)
+        case .csv: dataset = try loadDelimited(file: path, columns: columns, options: options)
+        case .mmrec: dataset = try loadMMRec(folder: path, options: options)
         }
+        if format != .csv { dataset.bundledModalities = bundledModalities(folder: path) }
+        return dataset
+    }
+
+    /// Feature files `NAME_feat.npy` in a data folder (MMRec's convention, also used by ../shared's ml-100k),
+    /// by modality name: the modalities a folder brings with it.
+    public static func bundledModalities(folder: String) -> [String: String] {
+        guard isDirectory(folder), let dir = opendir(folder) else { return [:] }
+        defer { closedir(dir) }
+        var out: [String: String] = [:]
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+            if name.hasSuffix("_feat.npy") && name.count > "_feat.npy".count {
+                out[String(name.dropLast("_feat.npy".count))] = folder + "/" + name
+            }
+        }
+        return out
+    }
+
+    /// The finite number in field `range` of `line`, or an error naming the field, file and line.
+    static func finiteNumber(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, field: String, file: String, line number: Int) throws -> Double {
+        guard let v = Bytes.parseDouble(line, range), v.isFinite else {
+            throw DataError(file: file, line: number, .unparsableNumber(field: field, text: Bytes.string(line, range)))
+        }
+        return v
+    }
+
+    // MARK: MMRec
+
+    public static func loadMMRec(folder: String, options: ReadOptions = ReadOptions()) throws -> Dataset {
+        let path = folder + "/" + baseName(folder) + ".inter"
+        guard fileExists(path) else { throw DataError(file: path, .fileNotFound) }
+        var reader = DelimitedFileReader(path: path, delimiter: UInt8(ascii: "\t"), options: options)
+        var users = IDMap(), items = IDMap()
+        var inter = Interactions()
+        var ratings: [Float] = [], times: [Double] = [], parts: [SplitPart] = []
+        var ui = -1, ii = -1, ri = -1, ti = -1, xi = -1
+        try reader.forEachRow { line, f, number in
+            let u = Bytes.string(line, f[ui]), i = Bytes.string(line, f[ii])
+            guard !u.isEmpty, !i.isEmpty else { throw DataError(file: path, line: number, .invalidValue("empty userID or itemID")) }
+            let label = Bytes.string(line, f[xi])
+            guard let x = UInt8(label), let part = SplitPart(rawValue: x) else {
+                throw DataError(file: path, line: number, .invalidValue("x_label must be 0 (train), 1 (valid) or 2 (test), found '\(label)'"))
+            }
+            if ri >= 0 { ratings.append(Float(try finiteNumber(line, f[ri], field: "rating", file: path, line: number))) }
+            if ti >= 0 { times.append(try finiteNumber(line, f[ti], field: "timestamp", file: path, line: number)) }
+            inter.users.append(users.intern(u))
+            inter.items.append(items.intern(i))
+            parts.append(part)
+        } onHeader: { header in
+            func find(_ name: String) -> Int { header.firstIndex(of: name) ?? -1 }
+            ui = find("userID"); ii = find("itemID"); ri = find("rating"); ti = find("timestamp"); xi = find("x_label")
+            for (index, name) in [(ui, "userID"), (ii, "itemID"), (xi, "x_label")] where index < 0 {
+                throw DataError(file: path, line: 1, .missingColumn(name))
+            }
+        }
+        if ri >= 0 { inter.ratings = ratings }
+        if ti >= 0 { inter.timestamps = times }
+        var dataset = Dataset(name: baseName(folder), users: users, items: items, interactions: inter, predefinedSplit: parts)
+        dataset.skipped = reader.skipped
+        return dataset
     }
 
     /// Guesses the format of `path`: a folder with train.txt → lightgcn; a folder with NAME.inter → atomic;
@@ -53,6 +119,15 @@ public enum DatasetLoader {
     public static func detectFormat(path: String) -> DataFormat? {
         if isDirectory(path) {
             if fileExists(path + "/train.txt") { return .lightgcn }
+            let inter = path + "/" + baseName(path) + ".inter"
+            if fileExists(inter), let f = fopen(inter, "r") {
+                defer { fclose(f) }
+                var buffer = [CChar](repeating: 0, count: 4096)
+                if fgets(&buffer, Int32(buffer.count), f) != nil {
+                    let header = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    if header.contains("x_label") && !header.contains(":") { return .mmrec }
+                }
+            }
             if fileExists(path + "/" + baseName(path) + ".inter") || fileExists(path + "/" + baseName(path) + ".train.inter") { return .atomic }
             return nil
         }
@@ -94,11 +169,16 @@ public enum DatasetLoader {
             var itemReader = AtomicFileReader(path: itemPath, options: options)
             let table = try itemReader.readTable()
             dataset.skipped.merge(itemReader.skipped)
-            if let titleField = table.fields.first(where: { $0.name.contains("title") }) {
-                let ids = try table.column("item_id"), titles = try table.column(titleField.name)
+            let ids = try table.column("item_id")
+            // Every other token field becomes an item attribute (genres, title, year …), by field name.
+            for field in table.fields where field.name != "item_id" && (field.type == .token || field.type == .tokenSeq) {
+                let values = try table.column(field.name)
                 var byItem = [String](repeating: "", count: items.count)
-                for (id, title) in zip(ids, titles) { if let d = items.dense(id) { byItem[Int(d)] = title } }
-                dataset.itemTitles = byItem
+                for (id, value) in zip(ids, values) { if let d = items.dense(id) { byItem[Int(d)] = value } }
+                dataset.itemAttributes[field.name] = byItem
+            }
+            if let titleField = table.fields.first(where: { $0.name.contains("title") }) {
+                dataset.itemTitles = dataset.itemAttributes[titleField.name]
             }
         }
         // Validate the other atomic files when present, so a broken file is reported at load time.
@@ -127,18 +207,8 @@ public enum DatasetLoader {
             guard !u.isEmpty, !i.isEmpty else {
                 throw DataError(file: interPath, line: number, .invalidValue("empty user or item id"))
             }
-            if ri >= 0 {
-                guard let v = Bytes.parseDouble(line, f[ri]), v.isFinite else {
-                    throw DataError(file: interPath, line: number, .unparsableNumber(field: "rating", text: Bytes.string(line, f[ri])))
-                }
-                fileRatings.append(Float(v))
-            }
-            if ti >= 0 {
-                guard let v = Bytes.parseDouble(line, f[ti]), v.isFinite else {
-                    throw DataError(file: interPath, line: number, .unparsableNumber(field: "timestamp", text: Bytes.string(line, f[ti])))
-                }
-                fileTimes.append(v)
-            }
+            if ri >= 0 { fileRatings.append(Float(try finiteNumber(line, f[ri], field: "rating", file: interPath, line: number))) }
+            if ti >= 0 { fileTimes.append(try finiteNumber(line, f[ti], field: "timestamp", file: interPath, line: number)) }
             inter.users.append(users.intern(u))
             inter.items.append(items.intern(i))
         } onHeader: { header in
@@ -273,6 +343,30 @@ public enum DatasetLoader {
     }
 
     // MARK: Item titles from a side CSV (MovieLens movies.csv)
+
+    /// Reads a side CSV keyed by item id (`movies.csv`, `tags.csv` …) and attaches each named column as an
+    /// item attribute; several rows for one item (tags) are joined with `separator`.
+    public static func attachAttributes(to dataset: inout Dataset, csv path: String, idColumn: String, columns: [String],
+                                        separator: String = "|") throws {
+        var reader = DelimitedFileReader(path: path)
+        var values = [[String]](repeating: [String](repeating: "", count: dataset.itemCount), count: columns.count)
+        var idIndex = -1, indices: [Int] = []
+        try reader.forEachRow { line, f, _ in
+            guard let d = dataset.items.dense(Bytes.string(line, f[idIndex])) else { return }
+            for (k, c) in indices.enumerated() {
+                let v = Bytes.string(line, f[c])
+                values[k][Int(d)] = values[k][Int(d)].isEmpty ? v : values[k][Int(d)] + separator + v
+            }
+        } onHeader: { header in
+            guard let i = header.firstIndex(of: idColumn) else { throw DataError(file: path, line: 1, .missingColumn(idColumn)) }
+            idIndex = i
+            indices = try columns.map { name in
+                guard let c = header.firstIndex(of: name) else { throw DataError(file: path, line: 1, .missingColumn(name)) }
+                return c
+            }
+        }
+        for (k, name) in columns.enumerated() { dataset.itemAttributes[name] = values[k] }
+    }
 
     /// Reads `id,title,…` rows and attaches titles to the dataset's items.
     public static func attachTitles(to dataset: inout Dataset, csv path: String, idColumn: String, titleColumn: String) throws {

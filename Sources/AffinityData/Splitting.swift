@@ -16,6 +16,10 @@ public enum SplitStrategy: Sendable, Equatable, CustomStringConvertible {
     case temporalRatio([Double])
     /// Use the split given with the data (e.g. LightGCN's train.txt / test.txt).
     case predefined
+    /// Cold-start items: the items (not the interactions) are shuffled (seeded) and cut by the ratios, and
+    /// every interaction goes to its item's part, so validation and test items have no training
+    /// interactions at all.
+    case coldItems([Double])
 
     /// Parses `ratio:0.8,0.1,0.1`, `loo`, `temporal:0.8,0.1,0.1` or `fixed`.
     public init(parsing text: String) throws {
@@ -35,7 +39,8 @@ public enum SplitStrategy: Sendable, Equatable, CustomStringConvertible {
         case "loo", "leave-one-out": self = .leaveOneOut
         case "temporal": self = .temporalRatio(try ratios())
         case "fixed", "predefined": self = .predefined
-        default: throw SplitError.invalid("unknown split '\(text)' (use ratio:0.8,0.1,0.1, loo, temporal:0.8,0.1,0.1 or fixed)")
+        case "cold", "cold-items": self = .coldItems(try ratios())
+        default: throw SplitError.invalid("unknown split '\(text)' (use ratio:0.8,0.1,0.1, loo, temporal:0.8,0.1,0.1, cold:0.8,0.1,0.1 or fixed)")
         }
     }
 
@@ -46,6 +51,7 @@ public enum SplitStrategy: Sendable, Equatable, CustomStringConvertible {
         case .leaveOneOut: return "loo"
         case .temporalRatio(let x): return "temporal:" + r(x)
         case .predefined: return "fixed"
+        case .coldItems(let x): return "cold:" + r(x)
         }
     }
 }
@@ -104,6 +110,18 @@ public struct DataSplit: Sendable {
                 if n >= 2 { parts[positions[n - 1]] = .test }
                 if n >= 3 { parts[positions[n - 2]] = .valid }
             }
+        case .coldItems(let ratios):
+            var rng = SeededGenerator(seed: seed)
+            var items = Array(0..<dataset.itemCount)
+            items.seededShuffle(using: &rng)
+            let counts = recBoleCounts(total: items.count, ratios: ratios)
+            var partOfItem = [SplitPart](repeating: .train, count: dataset.itemCount)
+            var start = 0
+            for (k, c) in counts.enumerated() {
+                for i in items[start..<(start + c)] { partOfItem[i] = [.train, .valid, .test][k] }
+                start += c
+            }
+            for p in 0..<inter.count { parts[p] = partOfItem[Int(inter.items[p])] }
         case .temporalRatio(let ratios):
             guard let t = inter.timestamps else {
                 throw SplitError.invalid("a temporal split needs timestamps, and '\(dataset.name)' has none")

@@ -180,3 +180,24 @@ public struct EmbeddingScorer: Scorer, Sendable {
         }
     }
 }
+
+/// A scorer restricted to a candidate set: items outside it score `-infinity` (never recommended). The
+/// cold-start-items protocol ranks only the held-out items.
+public struct CandidateScorer: Scorer {
+    public let base: any Scorer
+    public let candidates: [Bool]
+
+    public init(_ base: any Scorer, candidates: [Bool]) {
+        precondition(candidates.count == base.itemCount, "one flag per item")
+        self.base = base
+        self.candidates = candidates
+    }
+
+    public var itemCount: Int { base.itemCount }
+
+    public func score(users: [Int32], into out: UnsafeMutableBufferPointer<Float>) {
+        base.score(users: users, into: out)
+        let n = itemCount
+        for r in 0..<users.count { for i in 0..<n where !candidates[i] { out[r * n + i] = -.infinity } }
+    }
+}

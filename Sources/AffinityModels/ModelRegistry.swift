@@ -2,6 +2,7 @@
 public enum ModelRegistry {
     public static let models: [any Recommender.Type] = [
         MostPop.self,
+        RandomRanking.self,
         ItemKNN.self,
         EASE.self,
         PureSVD.self,
@@ -11,6 +12,11 @@ public enum ModelRegistry {
         SGL.self,
         SimGCL.self,
         LightGCL.self,
+        VBPR.self,
+        LATTICE.self,
+        FREEDOM.self,
+        BM3.self,
+        SIGE.self,
     ]
 
     public static var names: [String] { models.map { $0.name } }

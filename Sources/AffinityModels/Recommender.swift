@@ -12,17 +12,30 @@ public struct TrainingData: Sendable {
     public let itemUsers: SparseMatrix
     /// The training interactions themselves (with ratings/timestamps when present).
     public let interactions: Interactions
+    /// Item feature matrices (image, text, genres …), rows in item order; empty for models that do not
+    /// use content.
+    public var modalities: [Modality]
 
-    public init(userCount: Int, itemCount: Int, interactions: Interactions) {
+    public init(userCount: Int, itemCount: Int, interactions: Interactions, modalities: [Modality] = []) {
         self.userCount = userCount
         self.itemCount = itemCount
         self.interactions = interactions
+        self.modalities = modalities
         userItems = interactions.matrix(users: userCount, items: itemCount)
         itemUsers = userItems.transposed()
     }
 
-    public init(split: DataSplit) {
-        self.init(userCount: split.userCount, itemCount: split.itemCount, interactions: split.train)
+    public init(split: DataSplit, modalities: [Modality] = []) {
+        self.init(userCount: split.userCount, itemCount: split.itemCount, interactions: split.train, modalities: modalities)
+    }
+
+    /// The modalities, or an error naming the model that needs them.
+    public func requireModalities(for model: String) throws -> [Modality] {
+        guard !modalities.isEmpty else { throw ModelError.missingModalities(model) }
+        for m in modalities where m.features.rows != itemCount {
+            throw ModelError.tooLarge("modality '\(m.name)' has \(m.features.rows) rows for \(itemCount) items")
+        }
+        return modalities
     }
 }
 
@@ -67,6 +80,7 @@ public enum ModelError: Error, CustomStringConvertible {
     case unknownModel(String)
     case tooLarge(String)
     case notFitted(String)
+    case missingModalities(String)
 
     public var description: String {
         switch self {
@@ -74,9 +88,16 @@ public enum ModelError: Error, CustomStringConvertible {
             return "unknown model '\(name)' (available: \(ModelRegistry.names.joined(separator: ", ")))"
         case .tooLarge(let why): return why
         case .notFitted(let name): return "model '\(name)' has not been fitted"
+        case .missingModalities(let name):
+            return "model '\(name)' needs item features: give --modality NAME=PATH.npy or NAME=builtin:genres|builtin:text (or put NAME_feat.npy files beside the data)"
         }
     }
 }
+
+/// Models that can rank items with no training interactions from their features (evaluated in the
+/// cold-start-items mode; other models are reported as unable there). Reference baselines (MostPop,
+/// Random) conform too, as the floor the others must beat.
+public protocol ColdStartCapable: Recommender {}
 
 /// Adds `row` (length `n`) scaled by `alpha` into `out`. The sparse-times-dense accumulation behind
 /// the neighbourhood models' scoring.

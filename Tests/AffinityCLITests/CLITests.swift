@@ -3,6 +3,8 @@ import Foundation
 import ArgumentParser
 @testable import AffinityCLI
 import AffinityModels
+import AffinityCore
+import AffinityData
 import AffinityTestSupport
 
 @Suite struct ConfigurationTests {
@@ -90,6 +92,27 @@ import AffinityTestSupport
         }
     }
 
+    /// Item features from `--modality`, and the cold-start-items mode: feature-aware models are evaluated on
+    /// the held-out items, the others are reported as unable.
+    @Test func modalitiesAndColdStartItems() throws {
+        let csv = fixtureCSV()
+        let dir = Fixtures.temporaryFolder()
+        try NPYFile.write(Matrix(rows: 12, cols: 3, values: (0..<36).map { Float(($0 * 7) % 5) }), path: dir + "/f.npy")
+        let out = dir + "/cold.json"
+        try run(["train", "--data", csv, "--model", "random,bpr,vbpr", "--modality", "content=\(dir)/f.npy", "--split", "cold:0.6,0.2,0.2",
+                 "--set", "epochs=2", "--quiet", "--output", out])
+        let records = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as! [[String: Any]]
+        let byModel = Dictionary(uniqueKeysWithValues: records.map { ($0["model"] as! String, $0) })
+        #expect((byModel["bpr"]?["config"] as? [String: String])?["cold_start"] == "unable")
+        #expect(((byModel["vbpr"]?["metrics"] as? [String: [String: Double]])?["test"]?["recall@20"]) != nil)
+        // A model that needs features, without any; a modality file of the wrong shape; a duplicate name.
+        for args in [["train", "--data", csv, "--model", "freedom", "--quiet"],
+                     ["train", "--data", csv, "--model", "vbpr", "--modality", "x=\(dir)/missing.npy", "--quiet"],
+                     ["train", "--data", csv, "--model", "vbpr", "--modality", "x=\(dir)/f.npy", "--modality", "x=\(dir)/f.npy", "--quiet"]] {
+            #expect(throws: (any Error).self, "\(args)") { try run(args) }
+        }
+    }
+
     @Test func datasetsAndRecommendRun() throws {
         let csv = fixtureCSV()
         try run(["datasets", "--data", csv])
@@ -115,7 +138,7 @@ import AffinityTestSupport
         #expect(!files.isEmpty)
         for file in files {
             let run = try RunConfiguration(configFile: folder + "/" + file, overrides: [])
-            let scopes = Set(run.values.keys.compactMap { key in key.firstIndex(of: ".").map { String(key[..<$0]) } })
+            let scopes = Set(run.values.keys.filter { !$0.hasPrefix("modality.") }.compactMap { key in key.firstIndex(of: ".").map { String(key[..<$0]) } })
             #expect(!scopes.isEmpty, "\(file) scopes no model")
             for model in scopes {
                 var h = Hyperparameters(run.hyperparameters(for: model))

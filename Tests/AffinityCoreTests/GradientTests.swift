@@ -49,6 +49,12 @@ let gradientCases: [String: GradientCase] = [
     "neg": GradientCase(shapes: [(3, 4)]) { -$0[0] },
     "scale": GradientCase(shapes: [(3, 4)]) { Tensor.scale($0[0], 2.5) },
     "sum": GradientCase(shapes: [(3, 4)]) { Tensor.sum($0[0]) },
+    "perturbedByRowNorm": GradientCase(shapes: [(3, 4)]) { p in
+        Tensor.perturbedByRowNorm(p[0], direction: Matrix(rows: 3, cols: 4, values: (0..<12).map { Float($0 % 5) * 0.2 - 0.4 }), epsilon: 0.3)
+    },
+    "scaled by a learnable scalar": GradientCase(shapes: [(3, 4), (1, 1)]) { Tensor.scaled($0[0], by: $0[1]) },
+    // Positive entries (rows must have positive sums): |x| + 0.2.
+    "symmetricNormalizeDense": GradientCase(shapes: [(4, 4)], fill: { abs($0) + 0.2 }) { Tensor.symmetricNormalizeDense($0[0]) },
     "mean": GradientCase(shapes: [(3, 4)]) { Tensor.mean($0[0]) },
     "sigmoid": GradientCase(shapes: [(3, 4)], fill: { 3 * $0 }) { Tensor.sigmoid($0[0]) },
     "logSigmoid": GradientCase(shapes: [(3, 4)], fill: { 4 * $0 }) { Tensor.logSigmoid($0[0]) },

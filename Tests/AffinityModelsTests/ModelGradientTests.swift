@@ -17,6 +17,19 @@ import AffinityTestSupport
         ("simgcl", ["embedding_size": "4", "n_layers": "2", "reg_weight": "0.1", "cl_weight": "0.5", "eps": "0.1"]),
         // temp 0.05 pushes some positive logits past the ±5 clamp, so both branches are checked.
         ("lightgcl", ["embedding_size": "4", "n_layers": "2", "svd_q": "2", "temp": "0.05", "lambda1": "0.5", "lambda2": "0.01"]),
+        // Multimodal models read the two small modalities below.
+        ("vbpr", ["embedding_size": "4", "reg_weight": "0.1"]),
+        ("freedom", ["embedding_size": "4", "knn_k": "2", "dropout": "0.3", "reg_weight": "0.5"]),
+        ("lattice", ["embedding_size": "4", "knn_k": "3", "reg_weight": "0.1", "lambda_coeff": "0.5"]),
+        ("bm3", ["embedding_size": "4", "n_layers": "2", "dropout": "0.3", "reg_weight": "0.1"]),
+        ("sige", ["embedding_size": "4", "knn_k": "2", "eps": "0.3", "view_weight": "0.5", "anchor_weight": "0.5", "fuse_weight": "0.5", "reg_weight": "0.1"]),
+    ]
+
+    /// Two item modalities of the 5-item graph, with well separated similarities (so LATTICE's top-k sets
+    /// do not change under the finite-difference steps).
+    static let modalities = [
+        Modality(name: "image", features: Matrix(rows: 5, cols: 3, values: [1, 0.1, 0, 0.9, 0.3, 0.1, 0, 1, 0.2, 0.1, 0.8, 0.9, 0.5, 0, 1]), source: "test"),
+        Modality(name: "text", features: Matrix(rows: 5, cols: 2, values: [1, 0, 0.7, 0.7, 0, 1, -0.6, 0.8, 0.95, -0.3]), source: "test"),
     ]
 
     @Test(arguments: 0..<models.count)
@@ -24,13 +37,19 @@ import AffinityTestSupport
         let (name, settings) = Self.models[index]
         // 4 users × 5 items.
         let data = TrainingData(userCount: 4, itemCount: 5, interactions: Interactions(
-            users: [0, 0, 1, 1, 2, 2, 3, 3, 3], items: [0, 1, 1, 2, 2, 3, 0, 3, 4]))
+            users: [0, 0, 1, 1, 2, 2, 3, 3, 3], items: [0, 1, 1, 2, 2, 3, 0, 3, 4]), modalities: Self.modalities)
         var h = Hyperparameters(settings.merging(["epochs": "0"]) { a, _ in a })
         let model = try ModelRegistry.make(name, hyperparameters: &h) as! any GradientModel
         try model.fit(data, context: TrainingContext(seed: 3))
+        (model as? BM3)?.freezeTargets()  // BM3's stop-gradient targets held fixed
         model.epochWillStart(0)  // models with per-epoch state (SGL's views) draw it here
         let users: [Int32] = [0, 1, 3, 2], pos: [Int32] = [1, 2, 4, 3], neg: [Int32] = [4, 0, 1, 0]
-        func loss() -> Double { Double(model.batchLoss(users: users, positives: pos, negatives: neg, epoch: 0).scalar) }
+        // Per-epoch state is redrawn before every evaluation (deterministic per epoch), so LATTICE rebuilds its
+        // learned graph each time, as on an epoch's first batch.
+        func loss() -> Double {
+            model.epochWillStart(0)
+            return Double(model.batchLoss(users: users, positives: pos, negatives: neg, epoch: 0).scalar)
+        }
         let l = model.batchLoss(users: users, positives: pos, negatives: neg, epoch: 0)
         l.backward()
         let analytic = model.parameters.map { p in p.sparseGradients ? p.sparseGrad!.dense(rows: p.rows) : (p.grad ?? Matrix(rows: p.rows, cols: p.cols)) }

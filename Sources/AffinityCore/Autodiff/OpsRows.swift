@@ -116,3 +116,31 @@ func softmaxInPlace(_ x: inout [Float], _ offset: Int, _ n: Int) {
     for c in 0..<n { x[offset + c] = expf(x[offset + c] - m); s += x[offset + c] }
     for c in 0..<n { x[offset + c] /= s }
 }
+
+extension Tensor {
+    /// `h_r + ε ‖h_r‖ · n_r` per row, for a constant direction matrix `n` (a perturbation whose size follows
+    /// each row's own norm). Gradient: dh_r = g_r + ε ⟨g_r, n_r⟩ · h_r / ‖h_r‖.
+    public static func perturbedByRowNorm(_ h: Tensor, direction: Matrix, epsilon: Float) -> Tensor {
+        precondition(direction.rows == h.rows && direction.cols == h.cols, "perturbedByRowNorm: shape mismatch")
+        let n = h.rows, d = h.cols
+        var norms = [Float](repeating: 0, count: n)
+        var out = h.value
+        for r in 0..<n {
+            var s: Float = 0
+            for c in 0..<d { s += h.value.storage[r * d + c] * h.value.storage[r * d + c] }
+            norms[r] = s.squareRoot()
+            for c in 0..<d { out.storage[r * d + c] += epsilon * norms[r] * direction.storage[r * d + c] }
+        }
+        return Tensor(out, inputs: [h]) { node in
+            let g = node.grad!
+            var dh = g
+            for r in 0..<n where norms[r] > 0 {
+                var dot: Float = 0
+                for c in 0..<d { dot += g.storage[r * d + c] * direction.storage[r * d + c] }
+                let k = epsilon * dot / norms[r]
+                for c in 0..<d { dh.storage[r * d + c] += k * h.value.storage[r * d + c] }
+            }
+            h.accumulate(dh)
+        }
+    }
+}

@@ -2,7 +2,7 @@ import AffinityCore
 
 /// Most popular: every user gets the items with the most training interactions.
 /// The floor any learned model must clear (RecBole's `Pop`).
-public final class MostPop: Recommender {
+public final class MostPop: Recommender, ColdStartCapable {
     public static let name = "mostpop"
     public static let summary = "items ranked by training interaction count (RecBole's Pop)"
 
