@@ -11,7 +11,25 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Micro-benchmarks used by the scripts in Benchmarks/ (JSON output).",
         shouldDisplay: false,
-        subcommands: [EvaluateBench.self, LoadBench.self, SpmmBench.self, GemmBench.self, BPREpochBench.self, ServeLoopBench.self, UnlearnBench.self])
+        subcommands: [EvaluateBench.self, LoadBench.self, SpmmBench.self, GemmBench.self, BPREpochBench.self, ServeLoopBench.self, UnlearnBench.self, ItemGraphBench.self])
+}
+
+/// Building a cosine kNN item graph over random feature rows (what a modality costs at load time).
+struct ItemGraphBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "item-graph")
+    @Option var items = 100_000
+    @Option var dimensions = 64
+    @Option var k = 10
+
+    func run() throws {
+        var rng = SeededGenerator(seed: 1)
+        let features = Matrix(rows: items, cols: dimensions, values: (0..<(items * dimensions)).map { _ in rng.nextGaussian() })
+        let start = ContinuousClock.now
+        let graph = ItemGraphs.cosineKNN(features, k: k)
+        let seconds = (ContinuousClock.now - start) / .seconds(1)
+        print(jsonLine([("bench", "item-graph"), ("items", items), ("dimensions", dimensions), ("k", k),
+                        ("seconds", seconds), ("edges", graph.nonZeros), ("threads", Parallel.threads)]))
+    }
 }
 
 func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }

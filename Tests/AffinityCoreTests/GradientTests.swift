@@ -52,6 +52,9 @@ let gradientCases: [String: GradientCase] = [
     "perturbedByRowNorm": GradientCase(shapes: [(3, 4)]) { p in
         Tensor.perturbedByRowNorm(p[0], direction: Matrix(rows: 3, cols: 4, values: (0..<12).map { Float($0 % 5) * 0.2 - 0.4 }), epsilon: 0.3)
     },
+    "sparseProduct (learnable values)": GradientCase(shapes: [(7, 1), (5, 3)]) { p in
+        Tensor.sparseProduct(adjacency.matrix, values: p[0], p[1])
+    },
     "scaled by a learnable scalar": GradientCase(shapes: [(3, 4), (1, 1)]) { Tensor.scaled($0[0], by: $0[1]) },
     // Positive entries (rows must have positive sums): |x| + 0.2.
     "symmetricNormalizeDense": GradientCase(shapes: [(4, 4)], fill: { abs($0) + 0.2 }) { Tensor.symmetricNormalizeDense($0[0]) },

@@ -21,6 +21,7 @@ import AffinityTestSupport
         ("vbpr", ["embedding_size": "4", "reg_weight": "0.1"]),
         ("freedom", ["embedding_size": "4", "knn_k": "2", "dropout": "0.3", "reg_weight": "0.5"]),
         ("lattice", ["embedding_size": "4", "knn_k": "3", "reg_weight": "0.1", "lambda_coeff": "0.5"]),
+        ("lattice", ["embedding_size": "4", "knn_k": "3", "reg_weight": "0.1", "lambda_coeff": "0.5", "dense_graph": "true"]),
         ("bm3", ["embedding_size": "4", "n_layers": "2", "dropout": "0.3", "reg_weight": "0.1"]),
         ("sige", ["embedding_size": "4", "knn_k": "2", "eps": "0.3", "view_weight": "0.5", "anchor_weight": "0.5", "fuse_weight": "0.5", "reg_weight": "0.1"]),
     ]

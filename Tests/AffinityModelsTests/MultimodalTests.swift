@@ -68,6 +68,30 @@ enum ClusteredWorld {
         #expect(ndcg(model, split) > ndcg(pop, split) * 1.3, "\(name) \(ndcg(model, split)) vs mostpop \(ndcg(pop, split))")
     }
 
+    /// LATTICE's sparse learned graph is the dense reference's function: same embeddings, loss and gradient.
+    @Test func latticeSparseGraphEqualsTheDenseOne() throws {
+        let split = try DataSplit.make(ClusteredWorld.dataset(), strategy: .userRandomRatio([0.8, 0.1, 0.1]), seed: 2020)
+        func make(_ dense: Bool) throws -> LATTICE {
+            var h = Hyperparameters(["epochs": "0", "embedding_size": "8", "knn_k": "5", "dense_graph": String(dense)])
+            let model = try LATTICE(&h)
+            try model.fit(TrainingData(split: split, modalities: ClusteredWorld.modalities()), context: TrainingContext(seed: 4))
+            return model
+        }
+        let sparse = try make(false), dense = try make(true)
+        for (a, b) in zip(sparse.itemEmbeddings.storage, dense.itemEmbeddings.storage) { #expect(abs(a - b) < 1e-4) }
+        let users: [Int32] = [0, 5, 9], pos: [Int32] = [1, 20, 40], neg: [Int32] = [50, 2, 3]
+        let ls = sparse.batchLoss(users: users, positives: pos, negatives: neg, epoch: 0)
+        let ld = dense.batchLoss(users: users, positives: pos, negatives: neg, epoch: 0)
+        #expect(abs(ls.scalar - ld.scalar) < 1e-5)
+        ls.backward(); ld.backward()
+        for (p, q) in zip(sparse.parameters, dense.parameters) {
+            let gp = p.grad?.storage ?? [], gq = q.grad?.storage ?? []
+            #expect(gp.count == gq.count)
+            let diff = zip(gp, gq).map { abs($0 - $1) }.max() ?? 0, scale = gq.map(abs).max() ?? 0
+            #expect(diff <= 1e-3 * max(scale, 1e-3), "gradient differs by \(diff) (scale \(scale))")
+        }
+    }
+
     @Test func needsModalities() throws {
         var h = Hyperparameters()
         let model = try ModelRegistry.make("freedom", hyperparameters: &h)

@@ -52,3 +52,29 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// `A · X` for a sparse `A` with a fixed pattern and learnable values (`[nnz, 1]`, in the pattern's
+    /// CSR order; the pattern's own values are ignored). Gradients: dX = Aᵀ·G, dv_p = ⟨G_row(p), X_col(p)⟩.
+    public static func sparseProduct(_ pattern: SparseMatrix, values: Tensor, _ x: Tensor) -> Tensor {
+        precondition(values.rows == pattern.nonZeros && values.cols == 1 && pattern.cols == x.rows, "sparseProduct: shape mismatch")
+        let a = pattern.withValues(values.value.storage)
+        return Tensor(a.multiply(x.value), inputs: [values, x]) { node in
+            let g = node.grad!
+            if x.requiresGrad { x.accumulate(a.transposed().multiply(g)) }
+            if values.requiresGrad {
+                let d = x.cols
+                var dv = Matrix(rows: pattern.nonZeros, cols: 1)
+                for r in 0..<pattern.rows {
+                    for p in pattern.rowStart[r]..<pattern.rowStart[r + 1] {
+                        let c = Int(pattern.colIndex[p])
+                        var s: Float = 0
+                        for k in 0..<d { s += g.storage[r * d + k] * x.value.storage[c * d + k] }
+                        dv.storage[p] = s
+                    }
+                }
+                values.accumulate(dv)
+            }
+        }
+    }
+}
