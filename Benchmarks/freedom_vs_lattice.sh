@@ -19,7 +19,8 @@ for variant in "freedom" "lattice" "lattice --set dense_graph=true"; do
     --set epochs="$epochs" --set eval_step=0 --quiet --output "$out/$name.json" > /dev/null
   python3 - "$out/$name.json" "$out/$name.time" "$variant" "$epochs" <<'PY'
 import json, sys
-record = json.load(open(sys.argv[1]))[0]
+record = json.load(open(sys.argv[1]))
+record = record[0] if isinstance(record, list) else record
 wall, rss = open(sys.argv[2]).read().split()
 print(f"{sys.argv[3]:<22} {record['timings']['fit_s'] / int(sys.argv[4]):10.2f} {int(rss) / 1024:12.0f}")
 PY
