@@ -12,6 +12,7 @@ public enum ModelRegistry {
         SGL.self,
         SimGCL.self,
         LightGCL.self,
+        DCCF.self,
         VBPR.self,
         LATTICE.self,
         FREEDOM.self,

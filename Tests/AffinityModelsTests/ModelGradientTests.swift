@@ -17,6 +17,7 @@ import AffinityTestSupport
         ("simgcl", ["embedding_size": "4", "n_layers": "2", "reg_weight": "0.1", "cl_weight": "0.5", "eps": "0.1"]),
         // temp 0.05 pushes some positive logits past the ±5 clamp, so both branches are checked.
         ("lightgcl", ["embedding_size": "4", "n_layers": "2", "svd_q": "2", "temp": "0.05", "lambda1": "0.5", "lambda2": "0.01"]),
+        ("dccf", ["embedding_size": "4", "n_layers": "2", "n_intents": "3", "temp": "0.5", "emb_reg": "0.01", "cen_reg": "0.01", "ssl_reg": "0.5"]),
         // Multimodal models read the two small modalities below.
         ("vbpr", ["embedding_size": "4", "reg_weight": "0.1"]),
         ("freedom", ["embedding_size": "4", "knn_k": "2", "dropout": "0.3", "reg_weight": "0.5"]),
