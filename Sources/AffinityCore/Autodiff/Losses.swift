@@ -13,6 +13,14 @@ public enum Loss {
         Tensor.scale(Tensor.mean(Tensor.logSigmoid(positive - negative)), -1)
     }
 
+    /// BPR on the rows of user, positive and negative embeddings `[n, d]`, plus `penalty` ·
+    /// `embeddingPenalty([u, i, j])` (skipped when 0): the loss of most BPR-trained embedding models.
+    public static func bpr(users u: Tensor, positives i: Tensor, negatives j: Tensor, penalty: Float, squared: Bool) -> Tensor {
+        let ranking = bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
+        guard penalty > 0 else { return ranking }
+        return ranking + Tensor.scale(embeddingPenalty([u, i, j], batchSize: u.rows, squared: squared), penalty)
+    }
+
     /// InfoNCE (van den Oord et al. 2018) with temperature τ, as used by SGL, SimGCL, LightGCL and SIGE:
     /// for anchor row i with positive candidate p_i,
     /// −mean_i [ ⟨a_i, c_{p_i}⟩/τ − log Σ_j exp(⟨a_i, c_j⟩/τ) ].

@@ -206,10 +206,8 @@ public final class LATTICE: GradientModel, EmbeddingModel, ColdStartCapable {
             adjacency = .fixed(itemAdjacency!)
         }
         let (nodes, items) = encode(nodeTable, adjacency: adjacency)
-        let u = Tensor.gather(nodes, rows: users), i = Tensor.gather(items, rows: positives), j = Tensor.gather(items, rows: negatives)
-        let bpr = Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
-        guard regularization > 0 else { return bpr }
-        return bpr + Tensor.scale(Loss.embeddingPenalty([u, i, j], batchSize: users.count, squared: true), regularization)
+        return Loss.bpr(users: Tensor.gather(nodes, rows: users), positives: Tensor.gather(items, rows: positives),
+                        negatives: Tensor.gather(items, rows: negatives), penalty: regularization, squared: true)
     }
 
     public func parametersDidChange() {

@@ -59,10 +59,8 @@ public final class VBPR: GradientModel, EmbeddingModel, ColdStartCapable {
 
     public func batchLoss(users: [Int32], positives: [Int32], negatives: [Int32], epoch: Int) -> Tensor {
         let all = items()
-        let u = Tensor.gather(userTable, rows: users), i = Tensor.gather(all, rows: positives), j = Tensor.gather(all, rows: negatives)
-        let bpr = Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
-        guard regularization > 0 else { return bpr }
-        return bpr + Tensor.scale(Loss.embeddingPenalty([u, i, j], batchSize: users.count, squared: false), regularization)
+        return Loss.bpr(users: Tensor.gather(userTable, rows: users), positives: Tensor.gather(all, rows: positives),
+                        negatives: Tensor.gather(all, rows: negatives), penalty: regularization, squared: false)
     }
 
     public func parametersDidChange() {
