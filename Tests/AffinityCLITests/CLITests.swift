@@ -105,6 +105,9 @@ import AffinityTestSupport
         let byModel = Dictionary(uniqueKeysWithValues: records.map { ($0["model"] as! String, $0) })
         #expect((byModel["bpr"]?["config"] as? [String: String])?["cold_start"] == "unable")
         #expect(((byModel["vbpr"]?["metrics"] as? [String: [String: Double]])?["test"]?["recall@20"]) != nil)
+        // The same modality from a YAML config.
+        let yaml = Fixtures.file("mm.yaml", "modality:\n  content: \(dir)/f.npy\nmodels:\n  vbpr:\n    epochs: 1\n", in: dir)
+        try run(["train", "--data", csv, "--model", "vbpr", "--config", yaml, "--quiet"])
         // A model that needs features, without any; a modality file of the wrong shape; a duplicate name.
         for args in [["train", "--data", csv, "--model", "freedom", "--quiet"],
                      ["train", "--data", csv, "--model", "vbpr", "--modality", "x=\(dir)/missing.npy", "--quiet"],
