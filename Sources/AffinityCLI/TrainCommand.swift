@@ -147,7 +147,7 @@ struct TrainCommand: ParsableCommand {
                                           exclude: split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix])
             log("\(name): fit \(fixed(fitSeconds, 2)) s, test evaluation \(fixed(test.seconds, 2)) s")
             if let save {
-                try saveArtifact(model, name: name, settings: hyper[index].effective, seed: seedValue, dataset: dataset,
+                try saveArtifact(model, name: name, settings: hyper[index].effective, seed: seedValue, dataset: dataset, modalities: modalities,
                                  split: split, bestEpoch: reports.bestEpoch(metric: context.validate == nil ? nil : validMetric(hyper[index])),
                                  path: save)
                 log("saved \(name) to \(save)")
@@ -182,7 +182,7 @@ struct TrainCommand: ParsableCommand {
 
     private func validMetric(_ h: Hyperparameters) -> String { h.effective["valid_metric"] ?? "mrr@10" }
 
-    private func saveArtifact(_ model: any Recommender, name: String, settings: [String: String], seed: UInt64, dataset: Dataset,
+    private func saveArtifact(_ model: any Recommender, name: String, settings: [String: String], seed: UInt64, dataset: Dataset, modalities: [Modality],
                               split: DataSplit, bestEpoch: Int?, path: String) throws {
         guard let embedding = model as? any EmbeddingModel else {
             throw ValidationError("--save: model '\(name)' is not an embedding model; servable models: " +
@@ -192,7 +192,8 @@ struct TrainCommand: ParsableCommand {
             model: name, hyperparameters: settings, retrainEpochs: bestEpoch, seed: seed, dataset: dataset.name,
             dataFingerprint: dataset.fingerprint, createdAt: ISO8601DateFormatter().string(from: Date()),
             userIDs: dataset.users.rawIDs, itemIDs: dataset.items.rawIDs, itemTitles: dataset.itemTitles,
-            dimension: embedding.itemEmbeddings.cols, interactionCount: split.train.count)
+            dimension: embedding.itemEmbeddings.cols, interactionCount: split.train.count,
+            modalities: modalities.isEmpty ? nil : Dictionary(uniqueKeysWithValues: modalities.map { ($0.name, $0.source) }))
         let artifact = try ModelArtifact(header: header, userEmbeddings: embedding.userEmbeddings,
                                          itemEmbeddings: embedding.itemEmbeddings, training: split.train)
         try artifact.write(to: path)

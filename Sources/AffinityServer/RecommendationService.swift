@@ -369,7 +369,14 @@ public final class RecommendationService: @unchecked Sendable {
         guard let trained = fresh as? any EmbeddingModel else { throw ServiceError.invalid("model '\(header.model)' is not an embedding model") }
         let started = Date()
         logger.info("retraining", metadata: ["model": "\(header.model)", "events": "\(interactions.count)"])
-        let data = TrainingData(userCount: users.count, itemCount: items.count, interactions: interactions)
+        // Item features come back from their sources, aligned to the retrain's items (new items need rows too).
+        let featureData = Dataset(name: header.dataset, users: users, items: items, interactions: interactions)
+        let modalities = try (header.modalities ?? [:]).sorted { $0.key < $1.key }.map { name, source in
+            do { return try ModalityLoader.load(name: name, source: source, for: featureData) } catch {
+                throw ServiceError.invalid("retrain cannot reload modality '\(name)' from \(source): \(error)")
+            }
+        }
+        let data = TrainingData(userCount: users.count, itemCount: items.count, interactions: interactions, modalities: modalities)
         try trained.fit(data, context: TrainingContext(seed: header.seed))
         var newHeader = header
         newHeader.userIDs = users.rawIDs

@@ -40,11 +40,15 @@ public struct ModelArtifact: Sendable {
         public var itemTitles: [String]?
         public var dimension: Int
         public var interactionCount: Int
+        /// Item features the model was trained with, by modality name → source (`PATH.npy` or `builtin:…`);
+        /// a retrain loads them again. Absent in files of models without features.
+        public var modalities: [String: String]?
 
         public init(model: String, hyperparameters: [String: String], retrainEpochs: Int?, seed: UInt64, dataset: String,
                     dataFingerprint: String, createdAt: String, userIDs: [String], itemIDs: [String], itemTitles: [String]?,
-                    dimension: Int, interactionCount: Int) {
+                    dimension: Int, interactionCount: Int, modalities: [String: String]? = nil) {
             self.model = model
+            self.modalities = modalities
             self.hyperparameters = hyperparameters
             self.retrainEpochs = retrainEpochs
             self.seed = seed

@@ -246,6 +246,29 @@ func errorMessage(_ response: TestResponse) -> String? {
 }
 
 @Suite struct RetrainTests {
+    /// A multimodal model's file names its feature files; a retrain reloads them for the new item set, and a
+    /// file without a row for a new item stops the retrain with a clear error (the old model keeps serving).
+    @Test func multimodalModelRetrainsWithItsFeatures() async throws {
+        let dir = Fixtures.temporaryFolder("features")
+        let ids = (0..<8).map { "item\($0)" } + ["brand-new"]
+        try NPYFile.write(Matrix(rows: ids.count, cols: 3, values: (0..<(ids.count * 3)).map { Float(($0 * 5) % 7) }), path: dir + "/content.npy")
+        Fixtures.file("content.items.txt", ids.joined(separator: "\n") + "\n", in: dir)
+        var artifact = try fixtureArtifact()
+        artifact.header.model = "vbpr"
+        artifact.header.hyperparameters = ["embedding_size": "2", "epochs": "2"]
+        artifact.header.modalities = ["content": dir + "/content.npy"]
+        let h = try Harness(artifact: artifact)
+        try await h.service.ingest([Event(user: "user0", item: "brand-new")])
+        try h.service.retrainNow()
+        #expect(h.service.modelVersion == 2)
+        #expect(try await h.service.similarItems(item: "brand-new", k: 3).items.count == 3)
+        #expect(try ModelArtifact.read(from: h.folder + "/model.affinity").header.modalities == artifact.header.modalities)
+
+        Fixtures.file("content.items.txt", ids.dropLast().joined(separator: "\n") + "\nsomething-else\n", in: dir)
+        #expect(throws: ServiceError.self) { try h.service.retrainNow() }
+        #expect(h.service.modelVersion == 2)
+    }
+
     @Test func retrainLearnsNewItemsAndSwapsTheModel() async throws {
         let h = try Harness()
         try await h.service.ingest([Event(user: "user0", item: "brand-new"), Event(user: "user1", item: "brand-new"),
