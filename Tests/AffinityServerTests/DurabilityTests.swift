@@ -34,7 +34,9 @@ final class ServerProcess: @unchecked Sendable {
     func url(_ path: String) -> URL { URL(string: "http://127.0.0.1:\(port)\(path)")! }
 
     /// Waits until /healthz answers (generously: the rest of the suite may be loading both cores).
-    func waitUntilReady(seconds: Double = 180) async throws -> Bool {
+    /// The deadline is generous because this poll shares the test process's cooperative threads with the
+    /// training tests running beside it: on a loaded machine it may not run at all until they finish.
+    func waitUntilReady(seconds: Double = 600) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         var request = URLRequest(url: url("/healthz"))
         request.timeoutInterval = 2  // one poll must not eat the deadline (URLSession's default is 60 s)
