@@ -79,11 +79,8 @@ struct DataOptions: ParsableArguments {
 
     /// The modalities for `dataset` (after preprocessing, so rows follow its final item order): the
     /// `--modality` flags plus `modality.NAME: SOURCE` settings, else the files that came with the data.
-    func modalities(for dataset: Dataset, settings: [String: String]) throws -> [Modality] {
-        var specs = try modality.map { try ModalityLoader.parse($0) }
-        for (key, value) in settings.sorted(by: { $0.key < $1.key }) where key.hasPrefix("modality.") {
-            specs.append((String(key.dropFirst("modality.".count)), value))
-        }
+    func modalities(for dataset: Dataset, settings: [(name: String, source: String)]) throws -> [Modality] {
+        var specs = try modality.map { try ModalityLoader.parse($0) } + settings
         if specs.isEmpty { specs = dataset.bundledModalities.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
         var seen = Set<String>()
         return try specs.map { spec in

@@ -83,6 +83,16 @@ struct RunConfiguration {
     }
 
     static let generalKeys: Set<String> = ["seed", "split", "topk", "metrics", "threshold", "dedup", "user_core", "item_core"]
+    static let modalityPrefix = "modality."
+
+    /// Keys read by the run itself, not by a model: the general keys and `modality.NAME`.
+    static func isGeneral(_ key: String) -> Bool { generalKeys.contains(key) || key.hasPrefix(modalityPrefix) }
+
+    /// `modality.NAME: SOURCE` settings as (name, source), by name.
+    var modalities: [(name: String, source: String)] {
+        values.keys.filter { $0.hasPrefix(Self.modalityPrefix) }.sorted()
+            .map { (String($0.dropFirst(Self.modalityPrefix.count)), values[$0]!) }
+    }
 
     func string(_ key: String) -> String? { values[key] }
 
@@ -128,14 +138,14 @@ struct RunConfiguration {
     /// The model hyperparameters for `model`: unscoped non-general keys plus `model.key` ones.
     func hyperparameters(for model: String) -> [String: String] {
         var out: [String: String] = [:]
-        for (k, v) in values where !Self.generalKeys.contains(k) && !k.contains(".") { out[k] = v }
+        for (k, v) in values where !Self.isGeneral(k) && !k.contains(".") { out[k] = v }
         for (k, v) in values where k.hasPrefix(model + ".") { out[String(k.dropFirst(model.count + 1))] = v }
         return out
     }
 
     /// Keys scoped to a model that is not selected, or unscoped keys no selected model read.
     func checkUsed(models: [String], read: Set<String>) throws {
-        for key in values.keys.sorted() where !Self.generalKeys.contains(key) && !key.hasPrefix("modality.") {
+        for key in values.keys.sorted() where !Self.isGeneral(key) {
             if let dot = key.firstIndex(of: ".") {
                 let scope = String(key[..<dot])
                 if !models.contains(scope) { throw ValidationError("setting '\(key)' is scoped to model '\(scope)', which is not selected") }

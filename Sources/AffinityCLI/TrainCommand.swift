@@ -97,7 +97,7 @@ struct TrainCommand: ParsableCommand {
         log("\(dataset.name): \(dataset.userCount) users, \(dataset.itemCount) items, \(dataset.interactions.count) interactions; " +
             "split \(strategy): train \(split.train.count), valid \(split.valid.count), test \(split.test.count)")
 
-        let modalities = try data.modalities(for: dataset, settings: run.values)
+        let modalities = try data.modalities(for: dataset, settings: run.modalities)
         for m in modalities { log("modality \(m.name): \(m.features.cols)-d from \(m.source)") }
         let training = TrainingData(split: split, modalities: modalities)
         // Cold-start items: rank only the held-out items of each part; models that cannot score items

@@ -185,12 +185,13 @@ public struct EmbeddingScorer: Scorer, Sendable {
 /// cold-start-items protocol ranks only the held-out items.
 public struct CandidateScorer: Scorer {
     public let base: any Scorer
-    public let candidates: [Bool]
+    /// The items outside the candidate set, listed once so scoring touches only them.
+    private let excluded: [Int]
 
     public init(_ base: any Scorer, candidates: [Bool]) {
         precondition(candidates.count == base.itemCount, "one flag per item")
         self.base = base
-        self.candidates = candidates
+        excluded = candidates.indices.filter { !candidates[$0] }
     }
 
     public var itemCount: Int { base.itemCount }
@@ -198,6 +199,6 @@ public struct CandidateScorer: Scorer {
     public func score(users: [Int32], into out: UnsafeMutableBufferPointer<Float>) {
         base.score(users: users, into: out)
         let n = itemCount
-        for r in 0..<users.count { for i in 0..<n where !candidates[i] { out[r * n + i] = -.infinity } }
+        for r in 0..<users.count { for i in excluded { out[r * n + i] = -.infinity } }
     }
 }

@@ -141,7 +141,7 @@ import AffinityTestSupport
         #expect(!files.isEmpty)
         for file in files {
             let run = try RunConfiguration(configFile: folder + "/" + file, overrides: [])
-            let scopes = Set(run.values.keys.filter { !$0.hasPrefix("modality.") }.compactMap { key in key.firstIndex(of: ".").map { String(key[..<$0]) } })
+            let scopes = Set(run.values.keys.filter { !RunConfiguration.isGeneral($0) }.compactMap { key in key.firstIndex(of: ".").map { String(key[..<$0]) } })
             #expect(!scopes.isEmpty, "\(file) scopes no model")
             for model in scopes {
                 var h = Hyperparameters(run.hyperparameters(for: model))
