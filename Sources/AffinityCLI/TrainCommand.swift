@@ -48,6 +48,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Save the trained model (one embedding model) as a servable artifact (see `affinity serve`).")
     var save: String?
 
+    @Option(name: .long, help: ArgumentHelp("Log test metrics every N epochs: a learning curve, never used to select or stop (for data without a validation split).", valueName: "N"))
+    var curve: Int?
+
     @Flag(name: .long, help: "No progress output.")
     var quiet = false
 
@@ -139,6 +142,15 @@ struct TrainCommand: ParsableCommand {
                     validator.evaluate(restricted(scorer, coldCandidates?.valid), target: split.validMatrix, exclude: [split.trainMatrix]).metrics
                 }
             }
+            if let curve {
+                guard curve > 0 else { throw ValidationError("--curve must be a positive number of epochs") }
+                let curveEvaluator = RankingEvaluator(cutoffs: cutoffs, metrics: [.recall, .ndcg])
+                let exclude = split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix]
+                context.monitorStep = curve
+                context.monitor = { scorer in
+                    curveEvaluator.evaluate(restricted(scorer, coldCandidates?.test), target: split.testMatrix, exclude: exclude).metrics
+                }
+            }
             log("fitting \(name)…")
             let (_, fitSeconds) = try timed { try model.fit(training, context: context) }
             let valid = split.valid.count > 0
@@ -162,7 +174,7 @@ struct TrainCommand: ParsableCommand {
                 model: name, dataset: dataset.name, config: config, seed: seedValue, dataFingerprint: fingerprint,
                 timings: ["load_s": loadSeconds, "split_s": splitSeconds, "fit_s": fitSeconds,
                           "valid_eval_s": valid.seconds, "test_eval_s": test.seconds],
-                metrics: ["valid": valid.metrics, "test": test.metrics], versions: RunRecord.versions))
+                metrics: reports.curve.merging(["valid": valid.metrics, "test": test.metrics]) { $1 }, versions: RunRecord.versions))
         }
 
         // Metrics table: one row per metric@k, one column per model (test set).
@@ -213,6 +225,11 @@ struct TrainCommand: ParsableCommand {
 /// Epoch reports collected during a fit (the `onEpoch` hook).
 final class EpochLog {
     var entries: [EpochReport] = []
+
+    /// The learning curve (`--curve`), keyed `curve_epoch_N` (1-based epochs), for the run record.
+    var curve: [String: [String: Double]] {
+        Dictionary(uniqueKeysWithValues: entries.compactMap { e in e.monitored.map { ("curve_epoch_\(e.epoch + 1)", $0) } })
+    }
 
     /// The epoch with the best validation value of `metric` (the one the trainer restored), if validated.
     func bestEpoch(metric: String?) -> Int? {

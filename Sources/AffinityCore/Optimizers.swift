@@ -10,6 +10,8 @@ import AffinityKernels
 /// touched ("lazy" updates, as TensorFlow's LazyAdam and PyTorch's SparseAdam). `step` consumes and clears
 /// the gradients.
 public protocol Optimizer: AnyObject {
+    /// The step size; a learning-rate schedule changes it between steps.
+    var learningRate: Float { get set }
     func step(_ parameters: [Tensor])
 }
 
@@ -35,7 +37,21 @@ public final class SGD: Optimizer {
                     }
                 }
             }
-            if let sparse = p.sparseGrad, !sparse.indices.isEmpty {
+            if let sparse = p.sparseGrad, !sparse.indices.isEmpty, wd == 0 {
+                // Linear in the gradient: repeated rows need no summing first. Threads own ranges of table rows.
+                let tableRows = p.rows
+                p.updateValue { v in
+                    sparse.indices.withUnsafeBufferPointer { rows in
+                        sparse.values.withUnsafeBufferPointer { grads in
+                            let ptrs = UnsafeSendable((v.baseAddress!, rows.baseAddress!, grads.baseAddress!, rows.count))
+                            Parallel.forEachChunk(0..<tableRows, minimumChunk: max(1, tableRows / Parallel.threads)) { owned in
+                                let (xp, rp, gp, count) = ptrs.value
+                                affinity_sgd_scatter(xp, rp, gp, Int32(count), Int32(d), lr, Int32(owned.lowerBound), Int32(owned.upperBound))
+                            }
+                        }
+                    }
+                }
+            } else if let sparse = p.sparseGrad, !sparse.indices.isEmpty {
                 coalescer.coalesce(sparse, tableRows: p.rows) { rows, grads in
                     p.updateValue { v in
                         // Rows are distinct after coalescing, so threads can split them.
@@ -140,10 +156,21 @@ struct RowCoalescer {
         }
         sums.removeAll(keepingCapacity: true)
         sums.append(contentsOf: repeatElement(0, count: rows.count * d))
+        // Threads own disjoint ranges of slots; each scans all entries and adds those in its range, so every
+        // slot is summed in entry order whatever the thread count.
         g.values.withUnsafeBufferPointer { values in
             sums.withUnsafeMutableBufferPointer { s in
-                for (i, r) in g.indices.enumerated() {
-                    affinity_axpy(Int32(d), 1, values.baseAddress! + i * d, s.baseAddress! + Int(slot[Int(r)]) * d)
+                g.indices.withUnsafeBufferPointer { indices in
+                    slot.withUnsafeBufferPointer { slots in
+                        let p = UnsafeSendable((values.baseAddress!, s.baseAddress!, indices.baseAddress!, slots.baseAddress!))
+                        Parallel.forEachChunk(0..<rows.count, minimumChunk: 1024) { owned in
+                            let (vp, sp, ip, slotp) = p.value
+                            for i in 0..<indices.count {
+                                let k = Int(slotp[Int(ip[i])])
+                                if owned.contains(k) { affinity_axpy(Int32(d), 1, vp + i * d, sp + k * d) }
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -1,4 +1,8 @@
 #include "AffinityKernels.h"
+#include "prefetch.h"
+
+// Triples ahead whose rows are prefetched.
+#define AFFINITY_BPR_AHEAD 4
 
 #if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
 #define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -10,6 +14,11 @@ AFFINITY_MULTIVERSION
 void affinity_bpr_forward(const float *user_table, const float *item_table, const int32_t *users,
                           const int32_t *pos, const int32_t *neg, int32_t n, int32_t d, float *diff) {
     for (int32_t k = 0; k < n; k++) {
+        if (k + AFFINITY_BPR_AHEAD < n) {
+            affinity_prefetch_row(user_table + (int64_t)users[k + AFFINITY_BPR_AHEAD] * d, d);
+            affinity_prefetch_row(item_table + (int64_t)pos[k + AFFINITY_BPR_AHEAD] * d, d);
+            affinity_prefetch_row(item_table + (int64_t)neg[k + AFFINITY_BPR_AHEAD] * d, d);
+        }
         const float *u = user_table + (int64_t)users[k] * d;
         const float *i = item_table + (int64_t)pos[k] * d;
         const float *j = item_table + (int64_t)neg[k] * d;
@@ -30,6 +39,11 @@ void affinity_bpr_backward(const float *user_table, const float *item_table, con
                            const int32_t *pos, const int32_t *neg, int32_t n, int32_t d, const float *coef,
                            float *du, float *dpos, float *dneg) {
     for (int32_t k = 0; k < n; k++) {
+        if (k + AFFINITY_BPR_AHEAD < n) {
+            affinity_prefetch_row(user_table + (int64_t)users[k + AFFINITY_BPR_AHEAD] * d, d);
+            affinity_prefetch_row(item_table + (int64_t)pos[k + AFFINITY_BPR_AHEAD] * d, d);
+            affinity_prefetch_row(item_table + (int64_t)neg[k + AFFINITY_BPR_AHEAD] * d, d);
+        }
         const float *u = user_table + (int64_t)users[k] * d;
         const float *i = item_table + (int64_t)pos[k] * d;
         const float *j = item_table + (int64_t)neg[k] * d;

@@ -1,5 +1,6 @@
 #include "AffinityKernels.h"
 #include <math.h>
+#include "prefetch.h"
 
 #if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
 #define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -41,9 +42,8 @@ void affinity_adam_rows(float *x, float *mv, const int32_t *rows, int32_t first,
     for (int32_t k = 0; k < count; k++) {
         if (rows && k + ahead < count) {
             int64_t next = (int64_t)rows[k + ahead];
-            __builtin_prefetch(x + next * d, 1);
-            __builtin_prefetch(mv + next * 2 * d, 1);
-            __builtin_prefetch(mv + next * 2 * d + d, 1);
+            affinity_prefetch_row_for_write(x + next * d, d);
+            affinity_prefetch_row_for_write(mv + next * 2 * d, 2 * d);
         }
         int64_t r = rows ? (int64_t)rows[k] : (int64_t)first + k;
         float *m = mv + r * 2 * d;
@@ -55,8 +55,22 @@ AFFINITY_MULTIVERSION
 void affinity_sgd_rows(float *x, const int32_t *rows, const float *grads, int32_t count, int32_t d,
                        float learning_rate, float weight_decay) {
     for (int32_t k = 0; k < count; k++) {
+        if (k + 4 < count) affinity_prefetch_row_for_write(x + (int64_t)rows[k + 4] * d, d);
         float *xr = x + (int64_t)rows[k] * d;
         const float *g = grads + (int64_t)k * d;
         for (int32_t c = 0; c < d; c++) xr[c] -= learning_rate * (g[c] + weight_decay * xr[c]);
     }
 }
+
+AFFINITY_MULTIVERSION
+void affinity_sgd_scatter(float *x, const int32_t *rows, const float *grads, int32_t count, int32_t d,
+                          float learning_rate, int32_t row_begin, int32_t row_end) {
+    for (int32_t k = 0; k < count; k++) {
+        const int32_t r = rows[k];
+        if (r < row_begin || r >= row_end) continue;
+        float *xr = x + (int64_t)r * d;
+        const float *g = grads + (int64_t)k * d;
+        for (int32_t c = 0; c < d; c++) xr[c] -= learning_rate * g[c];
+    }
+}
+

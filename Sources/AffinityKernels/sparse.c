@@ -1,10 +1,27 @@
 #include "AffinityKernels.h"
+#include "prefetch.h"
 
 #if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
 #define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define AFFINITY_MULTIVERSION
 #endif
+
+// Nonzeros ahead whose X rows are prefetched (8 and 16 measured alike on Gowalla).
+#define AFFINITY_PREFETCH_AHEAD 16
+
+// acc[0..D) = Σ values[p] · X[col[p]] over the nonzeros p of row r whose column is not masked out, with the
+// X rows prefetched a few nonzeros ahead.
+#define AFFINITY_SPMM_ACCUMULATE_ROW(D, r, mask)                                                        \
+    for (int32_t c = 0; c < D; c++) acc[c] = 0.0f;                                                      \
+    for (int64_t p = row_start[r], end = row_start[(r) + 1]; p < end; p++) {                            \
+        if (mask && !mask[col[p]]) continue;                                                            \
+        if (p + AFFINITY_PREFETCH_AHEAD < end)                                                          \
+            affinity_prefetch_row(x + (int64_t)col[p + AFFINITY_PREFETCH_AHEAD] * D, D);                 \
+        const float w = values[p];                                                                      \
+        const float *in = x + (int64_t)col[p] * D;                                                      \
+        for (int32_t c = 0; c < D; c++) acc[c] += w * in[c];                                            \
+    }
 
 // With the width a compile-time constant, a row's accumulator lives in registers across all of the row's
 // nonzeros (4 zmm for d = 64), instead of a load and store of the output row per nonzero. `mask` (skip
@@ -15,15 +32,7 @@
                                      float beta, const uint8_t *mask, const float *addend, float *sum) {\
         for (int32_t r = row_begin; r < row_end; r++) {                                                 \
             float acc[D];                                                                               \
-            for (int32_t c = 0; c < D; c++) acc[c] = 0.0f;                                              \
-            const int64_t end = row_start[r + 1];                                                       \
-            for (int64_t p = row_start[r]; p < end; p++) {                                              \
-                if (mask && !mask[col[p]]) continue;                                                    \
-                if (p + 8 < end) __builtin_prefetch(x + (int64_t)col[p + 8] * D);                       \
-                const float w = values[p];                                                              \
-                const float *in = x + (int64_t)col[p] * D;                                              \
-                for (int32_t c = 0; c < D; c++) acc[c] += w * in[c];                                    \
-            }                                                                                           \
+            AFFINITY_SPMM_ACCUMULATE_ROW(D, r, mask)                                                    \
             float *out = y + (int64_t)r * D;                                                            \
             if (addend) {                                                                               \
                 const float *ad = addend + (int64_t)r * D;                                              \
@@ -122,6 +131,54 @@ void affinity_spmm_rows_ex(const int64_t *row_start, const int32_t *col, const f
             for (int32_t c = 0; c < d; c++) s[c] += out[c];
         }
     }
+}
+
+// out row i = row rows[i] of A·X, into a compact [count, D] output.
+#define AFFINITY_SPMM_GATHER_FIXED(D)                                                                   \
+    static inline void spmm_gather_##D(const int64_t *row_start, const int32_t *col, const float *values,\
+                                       const float *x, const int32_t *rows, int32_t count, float *out) { \
+        const uint8_t *no_mask = 0;                                                                     \
+        for (int32_t i = 0; i < count; i++) {                                                           \
+            float acc[D];                                                                               \
+            AFFINITY_SPMM_ACCUMULATE_ROW(D, rows[i], no_mask)                                           \
+            for (int32_t c = 0; c < D; c++) out[(int64_t)i * D + c] = acc[c];                           \
+        }                                                                                               \
+    }
+AFFINITY_SPMM_GATHER_FIXED(64)
+
+AFFINITY_MULTIVERSION
+void affinity_spmm_gather(const int64_t *row_start, const int32_t *col, const float *values,
+                          const float *x, int32_t d, const int32_t *rows, int32_t count, float *out) {
+    if (d == 64) { spmm_gather_64(row_start, col, values, x, rows, count, out); return; }
+    for (int32_t i = 0; i < count; i++) {
+        float *o = out + (int64_t)i * d;
+        for (int32_t c = 0; c < d; c++) o[c] = 0.0f;
+        for (int64_t p = row_start[rows[i]]; p < row_start[rows[i] + 1]; p++) {
+            const float w = values[p];
+            const float *in = x + (int64_t)col[p] * d;
+            for (int32_t c = 0; c < d; c++) o[c] += w * in[c];
+        }
+    }
+}
+
+AFFINITY_MULTIVERSION
+void affinity_spmm_row_list(const int64_t *row_start, const int32_t *col, const float *values,
+                            const float *x, int32_t d, float *y, const int32_t *rows, int32_t count, float *sum) {
+#define AFFINITY_SPMM_LIST_CASE(D)                                                                        \
+    case D:                                                                                               \
+        for (int32_t i = 0; i < count; i++)                                                               \
+            spmm_rows_##D(row_start, col, values, x, y, rows[i], rows[i] + 1, 0.0f, 0, 0, sum);           \
+        return;
+    switch (d) {
+    AFFINITY_SPMM_LIST_CASE(16)
+    AFFINITY_SPMM_LIST_CASE(32)
+    AFFINITY_SPMM_LIST_CASE(64)
+    AFFINITY_SPMM_LIST_CASE(128)
+    default: break;
+    }
+#undef AFFINITY_SPMM_LIST_CASE
+    for (int32_t i = 0; i < count; i++)
+        affinity_spmm_rows_ex(row_start, col, values, x, d, y, rows[i], rows[i] + 1, 0.0f, 0, 0, sum);
 }
 
 AFFINITY_MULTIVERSION

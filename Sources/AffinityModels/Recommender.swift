@@ -48,6 +48,10 @@ public struct TrainingContext {
     public var validate: ((any Scorer) -> [String: Double])?
     /// Called after every epoch of gradient-trained models (the custom-model hook).
     public var onEpoch: ((EpochReport) -> Void)?
+    /// A learning curve: every `monitorStep` epochs the trainer logs these metrics of the current parameters
+    /// (the CLI's `--curve` evaluates the test split). Never used to select or stop.
+    public var monitor: ((any Scorer) -> [String: Double])?
+    public var monitorStep = 0
 
     public init(seed: UInt64 = 2020, showProgress: Bool = false, log: @escaping (String) -> Void = { _ in },
                 validate: ((any Scorer) -> [String: Double])? = nil, onEpoch: ((EpochReport) -> Void)? = nil) {

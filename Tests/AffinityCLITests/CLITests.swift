@@ -65,6 +65,22 @@ import AffinityTestSupport
         #expect((json["config"] as! [String: String])["k"] == "5")
     }
 
+    @Test func curveRecordsTestMetricsWithoutChangingTheResult() throws {
+        let dir = Fixtures.temporaryFolder(), csv = fixtureCSV()
+        let common = ["train", "--data", csv, "--model", "bpr", "--set", "epochs=3", "--set", "embedding_size=8", "--quiet"]
+        try run(common + ["--curve", "1", "--output", dir + "/curve.json"])
+        try run(common + ["--output", dir + "/plain.json"])
+        func metrics(_ name: String) throws -> [String: [String: Double]] {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name).json"))) as! [String: Any]
+            return json["metrics"] as! [String: [String: Double]]
+        }
+        let curve = try metrics("curve"), plain = try metrics("plain")
+        #expect(Set(curve.keys) == ["valid", "test", "curve_epoch_1", "curve_epoch_2", "curve_epoch_3"])
+        #expect(curve["curve_epoch_2"]?["recall@20"] != nil)
+        #expect(curve["test"] == plain["test"])
+        #expect(throws: (any Error).self) { try run(common + ["--curve", "0"]) }
+    }
+
     @Test func sameSeedSameMetrics() throws {
         let dir = Fixtures.temporaryFolder()
         let csv = fixtureCSV()

@@ -35,6 +35,13 @@ let gradientCases: [String: GradientCase] = [
     "meanPropagation then gather (sparse first hop)": GradientCase(shapes: [(5, 3)]) { p in
         Tensor.gather(Tensor.meanPropagation(square, p[0], layers: 2), rows: [3, 0])
     },
+    "spmm at rows": GradientCase(shapes: [(5, 3)]) { Tensor.spmm(adjacency, $0[0], at: [3, 0, 3]) },
+    "meanPropagation at rows (last hop restricted)": GradientCase(shapes: [(5, 3)]) { p in
+        Tensor.meanPropagation(square, p[0], layers: 3, at: [3, 0, 3])
+    },
+    "meanPropagation at rows, one layer": GradientCase(shapes: [(5, 3)]) { p in
+        Tensor.meanPropagation(square, p[0], layers: 1, at: [4, 1])
+    },
     "gather dense": GradientCase(shapes: [(5, 3)]) { Tensor.gather($0[0], rows: [4, 0, 4, 2]) },
     "gather sparse": GradientCase(shapes: [(5, 3)], sparseFirstInput: true) { Tensor.gather($0[0], rows: [4, 0, 4, 2]) },
     "concatColumns": GradientCase(shapes: [(3, 2), (3, 4)]) { Tensor.concatColumns([$0[0], $0[1]]) },

@@ -113,6 +113,21 @@ import Foundation
         #expect(sparse.value.storage[2] == 3 && dense.value.storage[2] < 3)
     }
 
+    @Test func sparseSGDWithoutDecayScattersRepeatedRowsLikeDense() {
+        // Without weight decay SGD applies the uncoalesced rows directly, threads owning ranges of table rows.
+        var rng = SeededGenerator(seed: 12)
+        let initial = Matrix(rows: 3000, cols: 8, values: (0..<24000).map { _ in rng.nextGaussian() })
+        let rows = (0..<5000).map { _ in Int32(rng.nextInt(below: 3000)) } + [7, 7, 2999]
+        let dense = Tensor(parameter: initial), sparse = Tensor(parameter: initial, sparseGradients: true)
+        for p in [dense, sparse] {
+            Tensor.sum(Tensor.square(Tensor.gather(p, rows: rows))).backward()
+            SGD(learningRate: 0.01).step([p])
+        }
+        let worst = zip(dense.value.storage, sparse.value.storage).map { abs($0 - $1) }.max()!
+        #expect(worst < 1e-5)
+        #expect(sparse.value.storage != initial.storage)
+    }
+
     @Test func adamMinimisesAQuadratic() {
         let p = Tensor(parameter: Matrix(rows: 1, cols: 2, values: [3, -4]))
         let opt = Adam(learningRate: 0.1)

@@ -42,6 +42,30 @@ import AffinityTestSupport
         for i in 0..<35 { #expect(abs(p1.grad!.storage[i] - p2.grad!.storage[i]) < 1e-5) }
     }
 
+    @Test(arguments: [5, 16, 64]) func propagationAtRowsEqualsGatheringTheFullResult(width: Int) {
+        // The batch form computes the last hop for the listed rows only; value and gradient must not change.
+        let r = SparseMatrix(rows: 3, cols: 4, rowIndices: [0, 0, 1, 2, 2], colIndices: [0, 2, 1, 2, 3])
+        let a = SparseOperator(GraphNormalization.symmetricBipartite(r), symmetric: true)
+        var rng = SeededGenerator(seed: 5)
+        let e = Matrix(rows: 7, cols: width, values: (0..<(7 * width)).map { _ in rng.nextGaussian() })
+        let rows: [Int32] = [1, 5, 1, 6]
+        let p1 = Tensor(parameter: e), p2 = Tensor(parameter: e)
+        let restricted = Tensor.meanPropagation(a, p1, layers: 3, at: rows)
+        let full = Tensor.gather(Tensor.meanPropagation(a, p2, layers: 3), rows: rows)
+        for i in 0..<(rows.count * width) { #expect(abs(restricted.value.storage[i] - full.value.storage[i]) < 1e-5) }
+        let weights = Matrix(rows: rows.count, cols: width, values: (0..<(rows.count * width)).map { _ in rng.nextGaussian() })
+        Tensor.sum(restricted * Tensor(weights)).backward()
+        Tensor.sum(full * Tensor(weights)).backward()
+        for i in 0..<(7 * width) { #expect(abs(p1.grad!.storage[i] - p2.grad!.storage[i]) < 1e-5) }
+        // The same for one product read at rows (NGCF's last layer).
+        let q1 = Tensor(parameter: e), q2 = Tensor(parameter: e)
+        let rowsOnly = Tensor.spmm(a, q1, at: rows), gathered = Tensor.gather(Tensor.spmm(a, q2), rows: rows)
+        for i in 0..<(rows.count * width) { #expect(abs(rowsOnly.value.storage[i] - gathered.value.storage[i]) < 1e-5) }
+        Tensor.sum(rowsOnly * Tensor(weights)).backward()
+        Tensor.sum(gathered * Tensor(weights)).backward()
+        for i in 0..<(7 * width) { #expect(abs(q1.grad!.storage[i] - q2.grad!.storage[i]) < 1e-5) }
+    }
+
     @Test func lightGCNLearnsAndBeatsMostPop() throws {
         let split = try smallSplit()
         var h = Hyperparameters(["epochs": "30", "learning_rate": "0.01", "embedding_size": "32", "n_layers": "2"])

@@ -36,6 +36,52 @@ extension Tensor {
         }
     }
 
+    /// Rows `rows` of `A · X` (`[rows.count, d]`, repeats allowed), computing only those rows: the same as
+    /// `gather(spmm(a, x), rows:)` when a batch reads only its own rows. Gradient: Aᵀ times the scattered rows,
+    /// skipping the columns of Aᵀ no listed row touches.
+    public static func spmm(_ a: SparseOperator, _ x: Tensor, at rows: [Int32]) -> Tensor {
+        precondition(a.matrix.cols == x.rows, "spmm: shape mismatch")
+        let m = a.matrix, d = x.cols, n = rows.count
+        var out = Matrix(rows: n, cols: d)
+        var selected = [UInt8](repeating: 0, count: m.rows)
+        for r in rows {
+            precondition(r >= 0 && Int(r) < m.rows, "spmm: row \(r) out of range")
+            selected[Int(r)] = 1
+        }
+        m.rowStart.withUnsafeBufferPointer { rs in
+            m.colIndex.withUnsafeBufferPointer { ci in
+                m.values.withUnsafeBufferPointer { vs in
+                    x.value.storage.withUnsafeBufferPointer { xs in
+                        out.storage.withUnsafeMutableBufferPointer { os in
+                            rows.withUnsafeBufferPointer { list in
+                                let starts = UnsafeRawPointer(rs.baseAddress!).assumingMemoryBound(to: Int64.self)
+                                let p = UnsafeSendable((starts, ci.baseAddress!, vs.baseAddress!, xs.baseAddress!, list.baseAddress!, os.baseAddress!))
+                                Parallel.forEachChunk(0..<n, minimumChunk: 64) { c in
+                                    affinity_spmm_gather(p.value.0, p.value.1, p.value.2, p.value.3, Int32(d),
+                                                         p.value.4 + c.lowerBound, Int32(c.count), p.value.5 + c.lowerBound * d)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(out, inputs: [x]) { node in
+            guard x.requiresGrad else { return }
+            let g = node.grad!
+            var scattered = Matrix(rows: m.rows, cols: d)
+            g.storage.withUnsafeBufferPointer { gs in
+                scattered.storage.withUnsafeMutableBufferPointer { full in
+                    for (i, r) in rows.enumerated() {
+                        affinity_axpy(Int32(d), 1, gs.baseAddress! + i * d, full.baseAddress! + Int(r) * d)
+                    }
+                }
+            }
+            if x.grad == nil { x.grad = Matrix(rows: x.rows, cols: d) }
+            a.transpose.multiply(scattered, into: &x.grad!, beta: 1, mask: selected, sum: nil)
+        }
+    }
+
     /// Rows `rows` of `table` (embedding lookup), `[rows.count, d]`. Gradient: scatter-add into the
     /// table's rows, recorded row-sparse when the table was created with `sparseGradients`.
     public static func gather(_ table: Tensor, rows: [Int32]) -> Tensor {

@@ -65,6 +65,12 @@ void affinity_bpr_backward(const float *user_table, const float *item_table, con
 void affinity_sgd_rows(float *x, const int32_t *rows, const float *grads, int32_t count, int32_t d,
                        float learning_rate, float weight_decay);
 
+/// SGD without weight decay straight from uncoalesced gradient rows (repeats allowed): for each k in order
+/// whose row lies in [row_begin, row_end), x[rows[k]] −= lr · grads[k·d …]. Threads owning disjoint row
+/// ranges can run it over the same list; each row's updates land in list order whatever the thread count.
+void affinity_sgd_scatter(float *x, const int32_t *rows, const float *grads, int32_t count, int32_t d,
+                          float learning_rate, int32_t row_begin, int32_t row_end);
+
 /// out[i] = a·x[i] + b·y[i] for i in [0, n) (y may be NULL: out = a·x). out may alias x or y.
 void affinity_axpby(int64_t n, float a, const float *x, float b, const float *y, float *out);
 
@@ -77,6 +83,15 @@ void affinity_mul(int64_t n, const float *x, const float *y, float *out);
 void affinity_spmm_rows_ex(const int64_t *row_start, const int32_t *col, const float *values,
                            const float *x, int32_t d, float *y, int32_t row_begin, int32_t row_end,
                            float beta, const uint8_t *mask, const float *addend, float *sum);
+
+/// The same product for the listed output rows only (`rows[0..<count]`, distinct): y[r] = (A·X)[r], and
+/// y[r] is also added into `sum[r]` when `sum` is non-null. Other rows of y and sum are not touched.
+void affinity_spmm_row_list(const int64_t *row_start, const int32_t *col, const float *values,
+                            const float *x, int32_t d, float *y, const int32_t *rows, int32_t count, float *sum);
+
+/// Rows of A·X gathered: out[i·d …] = row rows[i] of A·X, for i in [0, count) (repeats allowed).
+void affinity_spmm_gather(const int64_t *row_start, const int32_t *col, const float *values,
+                          const float *x, int32_t d, const int32_t *rows, int32_t count, float *out);
 
 /// mask[r] = 1 if row r of the [rows, d] matrix x has a non-zero entry, else 0, for r in [begin, end).
 void affinity_nonzero_rows(const float *x, int32_t d, int32_t begin, int32_t end, uint8_t *mask);

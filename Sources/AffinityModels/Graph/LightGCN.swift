@@ -53,11 +53,14 @@ public final class LightGCN: GradientModel, EmbeddingModel {
     }
 
     public func batchLoss(users: [Int32], positives: [Int32], negatives: [Int32], epoch: Int) -> Tensor {
-        let all = propagate(nodeTable)
         let itemRows = graph?.nodes(ofItems: positives) ?? positives, negativeRows = graph?.nodes(ofItems: negatives) ?? negatives
-        let u = Tensor.gather(all, rows: users)
-        let i = Tensor.gather(all, rows: itemRows)
-        let j = Tensor.gather(all, rows: negativeRows)
+        // The batch reads only its own rows of the propagated table, so the last hop is computed for them alone.
+        let n = users.count
+        let batch = graph.map { Tensor.meanPropagation($0.adjacency, nodeTable, layers: layers, at: users + itemRows + negativeRows) }
+            ?? Tensor.gather(nodeTable, rows: users + itemRows + negativeRows)
+        let u = Tensor.gather(batch, rows: (0..<n).map(Int32.init))
+        let i = Tensor.gather(batch, rows: (n..<(2 * n)).map(Int32.init))
+        let j = Tensor.gather(batch, rows: ((2 * n)..<(3 * n)).map(Int32.init))
         let bpr = Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
         guard regularization > 0 else { return bpr }
         let ego = [users, itemRows, negativeRows].map { Tensor.gather(nodeTable, rows: $0) }

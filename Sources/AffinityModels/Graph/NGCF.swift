@@ -69,8 +69,10 @@ public final class NGCF: GradientModel, EmbeddingModel {
     }
 
     /// All nodes' final embeddings, `[users + items, d + Σ hidden]`.
-    private func forward(training: Bool) -> Tensor {
-        guard let graph else { return nodeTable }
+    /// The concatenated layers of every node, or with `rows` only of those nodes (`[rows.count, ·]`): a batch
+    /// reads nothing else, so the last layer — its propagation, transforms and dropout — runs on those rows alone.
+    private func forward(training: Bool, rows: [Int32]? = nil) -> Tensor {
+        guard let graph else { return rows.map { Tensor.gather(nodeTable, rows: $0) } ?? nodeTable }
         var op = graph.adjacency
         if training && nodeDropout > 0 {
             // Drop edges independently, rescale the kept ones (RecBole's SparseDropout).
@@ -80,23 +82,38 @@ public final class NGCF: GradientModel, EmbeddingModel {
         }
         var e: Tensor = nodeTable
         var layers = [e]
-        for layer in weights {
-            let side = Tensor.spmm(op, e)
-            let part1 = Tensor.matmul(e + side, layer.w1) + layer.b1
-            let part2 = Tensor.matmul(e * side, layer.w2) + layer.b2
+        for (index, layer) in weights.enumerated() {
+            let last = index == weights.count - 1
+            let input = last ? rows.map { Tensor.gather(e, rows: $0) } ?? e : e
+            let side = last ? rows.map { Tensor.spmm(op, e, at: $0) } ?? Tensor.spmm(op, e) : Tensor.spmm(op, e)
+            let part1 = Tensor.matmul(input + side, layer.w1) + layer.b1
+            let part2 = Tensor.matmul(input * side, layer.w2) + layer.b2
             e = Tensor.leakyRelu(part1 + part2, slope: 0.2)
             if training && messageDropout > 0 { e = Tensor.dropout(e, rate: messageDropout, rng: &dropoutRNG) }
             e = Tensor.normalizeRows(e)
             layers.append(e)
         }
+        if let rows {
+            // Earlier layers are full tables: read the batch rows of each.
+            for k in 0..<(layers.count - 1) { layers[k] = Tensor.gather(layers[k], rows: rows) }
+        }
         return Tensor.concatColumns(layers)
     }
 
     public func batchLoss(users: [Int32], positives: [Int32], negatives: [Int32], epoch: Int) -> Tensor {
-        let all = forward(training: true)
-        let u = Tensor.gather(all, rows: users)
-        let i = Tensor.gather(all, rows: graph?.nodes(ofItems: positives) ?? positives)
-        let j = Tensor.gather(all, rows: graph?.nodes(ofItems: negatives) ?? negatives)
+        let itemRows = graph?.nodes(ofItems: positives) ?? positives, negativeRows = graph?.nodes(ofItems: negatives) ?? negatives
+        // Each node once (its dropout mask is shared by all its occurrences, as in the full forward pass).
+        var position: [Int32: Int32] = [:]
+        var distinct: [Int32] = []
+        let slots = (users + itemRows + negativeRows).map { r in
+            if let k = position[r] { return k }
+            position[r] = Int32(distinct.count); distinct.append(r); return Int32(distinct.count - 1)
+        }
+        let n = users.count
+        let batch = forward(training: true, rows: distinct)
+        let u = Tensor.gather(batch, rows: Array(slots[0..<n]))
+        let i = Tensor.gather(batch, rows: Array(slots[n..<(2 * n)]))
+        let j = Tensor.gather(batch, rows: Array(slots[(2 * n)...]))
         let bpr = Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
         guard regularization > 0 else { return bpr }
         return bpr + Tensor.scale(Loss.embeddingPenalty([u, i, j], batchSize: users.count, squared: squaredPenalty), regularization)

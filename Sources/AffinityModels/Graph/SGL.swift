@@ -80,17 +80,20 @@ public final class SGL: GradientModel, EmbeddingModel {
         guard let graph, let views else { return Tensor(Matrix(rows: 1, cols: 1)) }
         let n = Float(users.count)
         let itemRows = graph.nodes(ofItems: positives), negativeRows = graph.nodes(ofItems: negatives)
-        let main = Tensor.meanPropagation(graph.adjacency, nodeTable, layers: layers)
-        let u = Tensor.gather(main, rows: users), i = Tensor.gather(main, rows: itemRows), j = Tensor.gather(main, rows: negativeRows)
+        // The main graph and the first view are read at the batch rows only (last hop restricted to them).
+        let batch = users.count
+        func part(_ t: Tensor, _ k: Int) -> Tensor { Tensor.gather(t, rows: ((k * batch)..<((k + 1) * batch)).map(Int32.init)) }
+        let main = Tensor.meanPropagation(graph.adjacency, nodeTable, layers: layers, at: users + itemRows + negativeRows)
+        let u = part(main, 0), i = part(main, 1), j = part(main, 2)
         let bpr = Tensor.scale(Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j)), n)  // summed
         // Contrastive term between the two views (InfoNCE over all users / all items of the second view).
-        let view1 = Tensor.meanPropagation(views.0, nodeTable, layers: layers)
+        let view1 = Tensor.meanPropagation(views.0, nodeTable, layers: layers, at: users + itemRows)
         let view2 = Tensor.meanPropagation(views.1, nodeTable, layers: layers)
         let users2 = Tensor.normalizeRows(Tensor.sliceRows(view2, 0..<graph.userCount))
         let items2 = Tensor.normalizeRows(Tensor.sliceRows(view2, graph.userCount..<graph.nodeCount))
-        let sslUsers = Loss.infoNCE(anchors: Tensor.normalizeRows(Tensor.gather(view1, rows: users)),
+        let sslUsers = Loss.infoNCE(anchors: Tensor.normalizeRows(part(view1, 0)),
                                     candidates: users2, positives: users, temperature: temperature)
-        let sslItems = Loss.infoNCE(anchors: Tensor.normalizeRows(Tensor.gather(view1, rows: itemRows)),
+        let sslItems = Loss.infoNCE(anchors: Tensor.normalizeRows(part(view1, 1)),
                                     candidates: items2, positives: positives, temperature: temperature)
         let ssl = Tensor.scale(sslUsers + sslItems, sslWeight * n)  // infoNCE is a mean; RecBole sums
         let ego = [users, itemRows, negativeRows].map { Tensor.gather(nodeTable, rows: $0) }

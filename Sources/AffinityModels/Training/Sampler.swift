@@ -38,6 +38,22 @@ public struct InteractionSampler: Sendable {
         return order
     }
 
+    /// LightGCN's official sampling (`UniformSample_original` in gusye1234/LightGCN-PyTorch): each of the
+    /// epoch's `count` samples draws a user uniformly among the users with training items, then one of that
+    /// user's items uniformly, so light users weigh as much as heavy ones — as in the per-user mean of the
+    /// ranking metrics. Returns pair indices, like `epochOrder`.
+    public func userUniformOrder(epoch: Int) -> [Int32] {
+        let active = (0..<userItems.rows).filter { userItems.count(ofRow: $0) > 0 }
+        guard !active.isEmpty else { return [] }
+        var rng = generator(epoch: epoch, batch: -1 & 0x7FFF_FFFF, stream: 3)
+        var order = [Int32](repeating: 0, count: count)
+        for k in 0..<count {
+            let user = active[rng.nextInt(below: active.count)]
+            order[k] = Int32(userItems.rowStart[user] + rng.nextInt(below: userItems.count(ofRow: user)))
+        }
+        return order
+    }
+
     /// One uniformly drawn item per user in `users` that the user has not interacted with (rejection
     /// against the sorted positive list; users who have nearly every item fall back to an exact draw
     /// from the complement). Users who have every item get -1.

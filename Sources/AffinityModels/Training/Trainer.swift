@@ -32,6 +32,10 @@ public struct TrainerSettings: Sendable {
     public var validMetric: String
     public var weightDecay: Float
     public var optimizer: String
+    public var schedule: LearningRateSchedule
+    /// `pairs` (RecBole): every training pair once per epoch, shuffled. `users` (LightGCN's official code):
+    /// as many samples, each a uniformly drawn user and one of their items.
+    public var sampling: String
 
     public init(_ h: inout Hyperparameters, epochs: Int = 300, learningRate: Double = 1e-3, batchSize: Int = 2048) throws {
         self.epochs = try h.int("epochs", default: epochs)
@@ -42,6 +46,8 @@ public struct TrainerSettings: Sendable {
         self.validMetric = try h.string("valid_metric", default: "mrr@10").lowercased()
         self.weightDecay = Float(try h.float("weight_decay", default: 0))
         self.optimizer = try h.string("optimizer", default: "adam", allowed: ["adam", "sgd"])
+        self.schedule = try LearningRateSchedule(&h)
+        self.sampling = try h.string("sampling", default: "pairs", allowed: ["pairs", "users"])
         guard self.epochs >= 0, self.batchSize > 0, self.learningRate > 0 else {
             throw HyperparameterError.outOfRange("epochs/train_batch_size/learning_rate", "must be positive")
         }
@@ -54,6 +60,8 @@ public struct EpochReport: Sendable {
     public var loss: Double
     public var seconds: Double
     public var validation: [String: Double]?
+    /// The learning curve's metrics at this epoch (`TrainingContext.monitor`), if measured.
+    public var monitored: [String: Double]? = nil
 }
 
 /// Epochs of shuffled mini-batches with sampled negatives, optimizer steps, periodic validation, early
@@ -75,7 +83,7 @@ public struct Trainer {
         for epoch in 0..<settings.epochs {
             let start = ContinuousClock.now
             model.epochWillStart(epoch)
-            let order = sampler.epochOrder(epoch: epoch)
+            let order = settings.sampling == "users" ? sampler.userUniformOrder(epoch: epoch) : sampler.epochOrder(epoch: epoch)
             // All of the epoch's negatives in one parallel pass (one generator per fixed-size chunk).
             let epochUsers = order.map { sampler.users[Int($0)] }
             let epochNegatives = sampler.negatives(for: epochUsers, epoch: epoch, batch: 0)
@@ -90,6 +98,10 @@ public struct Trainer {
                 if negatives.contains(-1) {  // users with every item: nothing to contrast, drop them
                     let keep = negatives.indices.filter { negatives[$0] >= 0 }
                     users = keep.map { users[$0] }; positives = keep.map { positives[$0] }; negatives = keep.map { negatives[$0] }
+                }
+                if settings.schedule != .constant {
+                    optimizer.learningRate = settings.schedule.rate(base: settings.learningRate, epoch: epoch, batch: b,
+                                                                    batches: batches, epochs: settings.epochs)
                 }
                 let loss = model.batchLoss(users: users, positives: positives, negatives: negatives, epoch: epoch)
                 guard loss.scalar.isFinite else {
@@ -119,9 +131,13 @@ public struct Trainer {
                     sinceBest += 1
                 }
             }
+            if context.monitorStep > 0, (epoch + 1) % context.monitorStep == 0, let monitor = context.monitor {
+                report.monitored = monitor(model)
+            }
             reports.append(report)
             context.log(String(format: "epoch %d: loss %.4f, %.2f s", epoch, report.loss, report.seconds)
-                        + (report.validation.map { " valid \(settings.validMetric) \(String(format: "%.4f", $0[settings.validMetric] ?? .nan))" } ?? ""))
+                        + (report.validation.map { " valid \(settings.validMetric) \(String(format: "%.4f", $0[settings.validMetric] ?? .nan))" } ?? "")
+                        + (report.monitored.map { m in " | curve " + m.keys.sorted().map { "\($0) \(String(format: "%.4f", m[$0]!))" }.joined(separator: ", ") } ?? ""))
             context.onEpoch?(report)
             if best != nil && sinceBest > settings.stoppingStep { break }
         }
