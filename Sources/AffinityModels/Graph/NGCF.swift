@@ -68,8 +68,8 @@ public final class NGCF: GradientModel, EmbeddingModel {
         history = try Trainer(settings: training).fit(self, data: data, context: context)
     }
 
-    /// All nodes' final embeddings, `[users + items, d + Σ hidden]`.
-    /// The concatenated layers of every node, or with `rows` only of those nodes (`[rows.count, ·]`): a batch
+    /// The final embeddings (concatenated layers) of all nodes, `[users + items, d + Σ hidden]`, or with `rows`
+    /// only of those nodes (`[rows.count, ·]`): a batch
     /// reads nothing else, so the last layer — its propagation, transforms and dropout — runs on those rows alone.
     private func forward(training: Bool, rows: [Int32]? = nil) -> Tensor {
         guard let graph else { return rows.map { Tensor.gather(nodeTable, rows: $0) } ?? nodeTable }
@@ -83,9 +83,9 @@ public final class NGCF: GradientModel, EmbeddingModel {
         var e: Tensor = nodeTable
         var layers = [e]
         for (index, layer) in weights.enumerated() {
-            let last = index == weights.count - 1
-            let input = last ? rows.map { Tensor.gather(e, rows: $0) } ?? e : e
-            let side = last ? rows.map { Tensor.spmm(op, e, at: $0) } ?? Tensor.spmm(op, e) : Tensor.spmm(op, e)
+            let batchRows = index == weights.count - 1 ? rows : nil
+            let input = batchRows.map { Tensor.gather(e, rows: $0) } ?? e
+            let side = batchRows.map { Tensor.spmm(op, e, at: $0) } ?? Tensor.spmm(op, e)
             let part1 = Tensor.matmul(input + side, layer.w1) + layer.b1
             let part2 = Tensor.matmul(input * side, layer.w2) + layer.b2
             e = Tensor.leakyRelu(part1 + part2, slope: 0.2)
