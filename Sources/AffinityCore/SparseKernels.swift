@@ -43,6 +43,34 @@ extension SparseMatrix {
         }
     }
 
+    /// Rows `rows` of `A · X` only, as a compact `[rows.count, d]` matrix (a repeated row is computed again),
+    /// threaded over the list.
+    public func multiply(_ x: Matrix, rows list: [Int32]) -> Matrix {
+        precondition(x.rows == cols, "spmm shape mismatch")
+        precondition(list.allSatisfy { $0 >= 0 && Int($0) < rows }, "spmm: row out of range")
+        let d = x.cols
+        var out = Matrix(rows: list.count, cols: d)
+        rowStart.withUnsafeBufferPointer { rs in
+            colIndex.withUnsafeBufferPointer { ci in
+                values.withUnsafeBufferPointer { vs in
+                    x.storage.withUnsafeBufferPointer { xs in
+                        out.storage.withUnsafeMutableBufferPointer { os in
+                            list.withUnsafeBufferPointer { ls in
+                                let starts = UnsafeRawPointer(rs.baseAddress!).assumingMemoryBound(to: Int64.self)
+                                let p = UnsafeSendable((starts, ci.baseAddress, vs.baseAddress, xs.baseAddress, ls.baseAddress!, os.baseAddress!))
+                                Parallel.forEachChunk(0..<list.count, minimumChunk: 64) { c in
+                                    affinity_spmm_gather(p.value.0, p.value.1, p.value.2, p.value.3, Int32(d),
+                                                         p.value.4 + c.lowerBound, Int32(c.count), p.value.5 + c.lowerBound * d)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     /// Scalar reference of `multiply`, kept for tests.
     public func referenceMultiply(_ x: Matrix) -> Matrix {
         var y = Matrix(rows: rows, cols: x.cols)

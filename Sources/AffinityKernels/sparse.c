@@ -144,12 +144,21 @@ void affinity_spmm_rows_ex(const int64_t *row_start, const int32_t *col, const f
             for (int32_t c = 0; c < D; c++) out[(int64_t)i * D + c] = acc[c];                           \
         }                                                                                               \
     }
+AFFINITY_SPMM_GATHER_FIXED(16)
+AFFINITY_SPMM_GATHER_FIXED(32)
 AFFINITY_SPMM_GATHER_FIXED(64)
+AFFINITY_SPMM_GATHER_FIXED(128)
 
 AFFINITY_MULTIVERSION
 void affinity_spmm_gather(const int64_t *row_start, const int32_t *col, const float *values,
                           const float *x, int32_t d, const int32_t *rows, int32_t count, float *out) {
-    if (d == 64) { spmm_gather_64(row_start, col, values, x, rows, count, out); return; }
+    switch (d) {
+    case 16: spmm_gather_16(row_start, col, values, x, rows, count, out); return;
+    case 32: spmm_gather_32(row_start, col, values, x, rows, count, out); return;
+    case 64: spmm_gather_64(row_start, col, values, x, rows, count, out); return;
+    case 128: spmm_gather_128(row_start, col, values, x, rows, count, out); return;
+    default: break;
+    }
     for (int32_t i = 0; i < count; i++) {
         float *o = out + (int64_t)i * d;
         for (int32_t c = 0; c < d; c++) o[c] = 0.0f;
@@ -159,26 +168,6 @@ void affinity_spmm_gather(const int64_t *row_start, const int32_t *col, const fl
             for (int32_t c = 0; c < d; c++) o[c] += w * in[c];
         }
     }
-}
-
-AFFINITY_MULTIVERSION
-void affinity_spmm_row_list(const int64_t *row_start, const int32_t *col, const float *values,
-                            const float *x, int32_t d, float *y, const int32_t *rows, int32_t count, float *sum) {
-#define AFFINITY_SPMM_LIST_CASE(D)                                                                        \
-    case D:                                                                                               \
-        for (int32_t i = 0; i < count; i++)                                                               \
-            spmm_rows_##D(row_start, col, values, x, y, rows[i], rows[i] + 1, 0.0f, 0, 0, sum);           \
-        return;
-    switch (d) {
-    AFFINITY_SPMM_LIST_CASE(16)
-    AFFINITY_SPMM_LIST_CASE(32)
-    AFFINITY_SPMM_LIST_CASE(64)
-    AFFINITY_SPMM_LIST_CASE(128)
-    default: break;
-    }
-#undef AFFINITY_SPMM_LIST_CASE
-    for (int32_t i = 0; i < count; i++)
-        affinity_spmm_rows_ex(row_start, col, values, x, d, y, rows[i], rows[i] + 1, 0.0f, 0, 0, sum);
 }
 
 AFFINITY_MULTIVERSION

@@ -14,16 +14,7 @@ extension Tensor {
         precondition(a.matrix.rows == a.matrix.cols && a.matrix.cols == e0.rows, "meanPropagation: shape mismatch")
         guard layers > 0 else { return e0 }
         let scale = 1 / Float(layers + 1)
-        var total = e0.value
-        var current = e0.value
-        var next = Matrix(rows: e0.rows, cols: e0.cols)
-        total.storage.withUnsafeMutableBufferPointer { sum in
-            for _ in 0..<layers {
-                a.matrix.multiply(current, into: &next, beta: 0, mask: nil, sum: sum.baseAddress!)
-                swap(&current, &next)
-            }
-        }
-        let out = Elementwise.axpby(scale, total, 0, nil)
+        let out = Elementwise.axpby(scale, layerSums(a, e0.value, hops: layers).sum, 0, nil)
         return Tensor(out, inputs: [e0]) { node in
             let g = node.grad!
             // Which rows of G are non-zero (a gather's gradient touches only the batch rows).
@@ -47,65 +38,39 @@ extension Tensor {
     public static func meanPropagation(_ a: SparseOperator, _ e0: Tensor, layers: Int, at rows: [Int32]) -> Tensor {
         precondition(a.matrix.rows == a.matrix.cols && a.matrix.cols == e0.rows, "meanPropagation: shape mismatch")
         guard layers > 0 else { return gather(e0, rows: rows) }
-        let n = e0.rows, d = e0.cols
-        let scale = 1 / Float(layers + 1)
-        var selected = [UInt8](repeating: 0, count: n)
-        var distinct: [Int32] = []
-        distinct.reserveCapacity(rows.count)
-        for r in rows {
-            precondition(r >= 0 && Int(r) < n, "meanPropagation: row \(r) out of range")
-            if selected[Int(r)] == 0 { selected[Int(r)] = 1; distinct.append(r) }
-        }
-        var total = e0.value
-        var current = e0.value
-        var next = Matrix(rows: n, cols: d)
-        total.storage.withUnsafeMutableBufferPointer { sum in
-            for _ in 0..<(layers - 1) {
-                a.matrix.multiply(current, into: &next, beta: 0, mask: nil, sum: sum.baseAddress!)
-                swap(&current, &next)
-            }
-            // Last hop: only the rows that are read.
-            let m = a.matrix
-            m.rowStart.withUnsafeBufferPointer { rs in
-                m.colIndex.withUnsafeBufferPointer { ci in
-                    m.values.withUnsafeBufferPointer { vs in
-                        current.storage.withUnsafeBufferPointer { xs in
-                            next.storage.withUnsafeMutableBufferPointer { ys in
-                                distinct.withUnsafeBufferPointer { list in
-                                    let starts = UnsafeRawPointer(rs.baseAddress!).assumingMemoryBound(to: Int64.self)
-                                    let p = UnsafeSendable((starts, ci.baseAddress!, vs.baseAddress!, xs.baseAddress!, ys.baseAddress!,
-                                                            list.baseAddress!, sum.baseAddress!))
-                                    Parallel.forEachChunk(0..<list.count, minimumChunk: 64) { c in
-                                        affinity_spmm_row_list(p.value.0, p.value.1, p.value.2, p.value.3, Int32(d), p.value.4,
-                                                               p.value.5 + c.lowerBound, Int32(c.count), p.value.6)
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let d = e0.cols, scale = 1 / Float(layers + 1)
+        let batch = DistinctRows(rows, bound: e0.rows)
+        let (total, current) = layerSums(a, e0.value, hops: layers - 1)
+        let lastHop = a.matrix.multiply(current, rows: batch.rows)  // each distinct row once
         var out = Matrix(rows: rows.count, cols: d)
-        total.storage.withUnsafeBufferPointer { src in
-            out.storage.withUnsafeMutableBufferPointer { dst in
-                for (i, r) in rows.enumerated() {
-                    affinity_axpby(Int64(d), scale, src.baseAddress! + Int(r) * d, 0, nil, dst.baseAddress! + i * d)
+        total.storage.withUnsafeBufferPointer { sum in
+            lastHop.storage.withUnsafeBufferPointer { last in
+                out.storage.withUnsafeMutableBufferPointer { dst in
+                    for (i, r) in rows.enumerated() {
+                        affinity_axpby(Int64(d), scale, sum.baseAddress! + Int(r) * d, scale,
+                                       last.baseAddress! + Int(batch.slots[i]) * d, dst.baseAddress! + i * d)
+                    }
                 }
             }
         }
         return Tensor(out, inputs: [e0]) { node in
-            let gathered = node.grad!
-            var g = Matrix(rows: n, cols: d)
-            gathered.storage.withUnsafeBufferPointer { gs in
-                g.storage.withUnsafeMutableBufferPointer { full in
-                    for (i, r) in rows.enumerated() {
-                        affinity_axpy(Int32(d), 1, gs.baseAddress! + i * d, full.baseAddress! + Int(r) * d)
-                    }
-                }
-            }
-            e0.accumulate(propagationGradient(a, g, nonZeroRows: selected, layers: layers, scale: scale))
+            let g = scatteredRows(node.grad!, at: rows, rowCount: e0.rows)
+            e0.accumulate(propagationGradient(a, g, nonZeroRows: batch.listed, layers: layers, scale: scale))
         }
+    }
+
+    /// E⁰ + A E⁰ + … + Aʰ E⁰ (`hops` products, each adding into the sum inside the kernel) and Aʰ E⁰.
+    private static func layerSums(_ a: SparseOperator, _ e0: Matrix, hops: Int) -> (sum: Matrix, last: Matrix) {
+        guard hops > 0 else { return (e0, e0) }
+        var total = e0, current = e0
+        var next = Matrix(rows: e0.rows, cols: e0.cols)
+        total.storage.withUnsafeMutableBufferPointer { sum in
+            for _ in 0..<hops {
+                a.matrix.multiply(current, into: &next, beta: 0, mask: nil, sum: sum.baseAddress!)
+                swap(&current, &next)
+            }
+        }
+        return (total, current)
     }
 
     /// ∂L/∂E⁰ = scale · Σ_{k=0..K} (Aᵀ)ᵏ G by Horner's scheme, H₀ = G, H ← G + Aᵀ H (K times); the first
@@ -150,3 +115,28 @@ extension Tensor {
         }
     }
 }
+
+/// A row list (e.g. a batch's users, positives and negatives) reduced to its distinct rows, in order of first
+/// appearance, with where each entry sits among them: work per node is done once and read back per entry.
+public struct DistinctRows: Sendable {
+    /// Each listed row once.
+    public let rows: [Int32]
+    /// `slots[i]`: the position of the list's entry i in `rows`.
+    public let slots: [Int32]
+    /// `listed[r]` = 1 for the rows in the list (length `bound`).
+    public let listed: [UInt8]
+
+    public init(_ list: [Int32], bound: Int) {
+        var slotOf = [Int32](repeating: -1, count: bound)
+        var rows: [Int32] = []
+        rows.reserveCapacity(list.count)
+        slots = list.map { r in
+            precondition(r >= 0 && Int(r) < bound, "row \(r) out of range 0..<\(bound)")
+            if slotOf[Int(r)] < 0 { slotOf[Int(r)] = Int32(rows.count); rows.append(r) }
+            return slotOf[Int(r)]
+        }
+        self.rows = rows
+        listed = slotOf.map { $0 >= 0 ? 1 : 0 }
+    }
+}
+

@@ -41,45 +41,27 @@ extension Tensor {
     /// skipping the columns of Aᵀ no listed row touches.
     public static func spmm(_ a: SparseOperator, _ x: Tensor, at rows: [Int32]) -> Tensor {
         precondition(a.matrix.cols == x.rows, "spmm: shape mismatch")
-        let m = a.matrix, d = x.cols, n = rows.count
-        var out = Matrix(rows: n, cols: d)
-        var selected = [UInt8](repeating: 0, count: m.rows)
-        for r in rows {
-            precondition(r >= 0 && Int(r) < m.rows, "spmm: row \(r) out of range")
-            selected[Int(r)] = 1
-        }
-        m.rowStart.withUnsafeBufferPointer { rs in
-            m.colIndex.withUnsafeBufferPointer { ci in
-                m.values.withUnsafeBufferPointer { vs in
-                    x.value.storage.withUnsafeBufferPointer { xs in
-                        out.storage.withUnsafeMutableBufferPointer { os in
-                            rows.withUnsafeBufferPointer { list in
-                                let starts = UnsafeRawPointer(rs.baseAddress!).assumingMemoryBound(to: Int64.self)
-                                let p = UnsafeSendable((starts, ci.baseAddress!, vs.baseAddress!, xs.baseAddress!, list.baseAddress!, os.baseAddress!))
-                                Parallel.forEachChunk(0..<n, minimumChunk: 64) { c in
-                                    affinity_spmm_gather(p.value.0, p.value.1, p.value.2, p.value.3, Int32(d),
-                                                         p.value.4 + c.lowerBound, Int32(c.count), p.value.5 + c.lowerBound * d)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return Tensor(out, inputs: [x]) { node in
+        return Tensor(a.matrix.multiply(x.value, rows: rows), inputs: [x]) { node in
             guard x.requiresGrad else { return }
-            let g = node.grad!
-            var scattered = Matrix(rows: m.rows, cols: d)
-            g.storage.withUnsafeBufferPointer { gs in
-                scattered.storage.withUnsafeMutableBufferPointer { full in
-                    for (i, r) in rows.enumerated() {
-                        affinity_axpy(Int32(d), 1, gs.baseAddress! + i * d, full.baseAddress! + Int(r) * d)
-                    }
+            let g = scatteredRows(node.grad!, at: rows, rowCount: a.matrix.rows)
+            if x.grad == nil { x.grad = Matrix(rows: x.rows, cols: x.cols) }
+            a.transpose.multiply(g, into: &x.grad!, beta: 1, mask: DistinctRows(rows, bound: a.matrix.rows).listed, sum: nil)
+        }
+    }
+
+    /// The `[rowCount, d]` matrix with row `rows[i]` of it the sum of the rows i of `g` listed there: the
+    /// gradient of reading `rows` from a full table, zero elsewhere.
+    static func scatteredRows(_ g: Matrix, at rows: [Int32], rowCount: Int) -> Matrix {
+        let d = g.cols
+        var full = Matrix(rows: rowCount, cols: d)
+        g.storage.withUnsafeBufferPointer { gs in
+            full.storage.withUnsafeMutableBufferPointer { fs in
+                for (i, r) in rows.enumerated() {
+                    affinity_axpy(Int32(d), 1, gs.baseAddress! + i * d, fs.baseAddress! + Int(r) * d)
                 }
             }
-            if x.grad == nil { x.grad = Matrix(rows: x.rows, cols: d) }
-            a.transpose.multiply(scattered, into: &x.grad!, beta: 1, mask: selected, sum: nil)
         }
+        return full
     }
 
     /// Rows `rows` of `table` (embedding lookup), `[rows.count, d]`. Gradient: scatter-add into the
@@ -187,8 +169,9 @@ extension Tensor {
         let out = Matrix(rows: range.count, cols: d, values: Array(a.value.storage[(range.lowerBound * d)..<(range.upperBound * d)]))
         return Tensor(out, inputs: [a]) { node in
             let g = node.grad!
-            a.withGradBuffer { ga in
-                for i in 0..<g.storage.count { ga[range.lowerBound * d + i] += g.storage[i] }
+            g.storage.withUnsafeBufferPointer { gs in
+                guard !gs.isEmpty else { return }
+                a.withGradBuffer { ga in affinity_axpy(Int32(gs.count), 1, gs.baseAddress!, ga.baseAddress! + range.lowerBound * d) }
             }
         }
     }

@@ -84,11 +84,6 @@ void affinity_spmm_rows_ex(const int64_t *row_start, const int32_t *col, const f
                            const float *x, int32_t d, float *y, int32_t row_begin, int32_t row_end,
                            float beta, const uint8_t *mask, const float *addend, float *sum);
 
-/// The same product for the listed output rows only (`rows[0..<count]`, distinct): y[r] = (A·X)[r], and
-/// y[r] is also added into `sum[r]` when `sum` is non-null. Other rows of y and sum are not touched.
-void affinity_spmm_row_list(const int64_t *row_start, const int32_t *col, const float *values,
-                            const float *x, int32_t d, float *y, const int32_t *rows, int32_t count, float *sum);
-
 /// Rows of A·X gathered: out[i·d …] = row rows[i] of A·X, for i in [0, count) (repeats allowed).
 void affinity_spmm_gather(const int64_t *row_start, const int32_t *col, const float *values,
                           const float *x, int32_t d, const int32_t *rows, int32_t count, float *out);

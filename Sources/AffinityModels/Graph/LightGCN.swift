@@ -58,9 +58,7 @@ public final class LightGCN: GradientModel, EmbeddingModel {
         let n = users.count
         let batch = graph.map { Tensor.meanPropagation($0.adjacency, nodeTable, layers: layers, at: users + itemRows + negativeRows) }
             ?? Tensor.gather(nodeTable, rows: users + itemRows + negativeRows)
-        let u = Tensor.gather(batch, rows: (0..<n).map(Int32.init))
-        let i = Tensor.gather(batch, rows: (n..<(2 * n)).map(Int32.init))
-        let j = Tensor.gather(batch, rows: ((2 * n)..<(3 * n)).map(Int32.init))
+        let u = Tensor.sliceRows(batch, 0..<n), i = Tensor.sliceRows(batch, n..<(2 * n)), j = Tensor.sliceRows(batch, (2 * n)..<(3 * n))
         let bpr = Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
         guard regularization > 0 else { return bpr }
         let ego = [users, itemRows, negativeRows].map { Tensor.gather(nodeTable, rows: $0) }

@@ -69,8 +69,8 @@ public final class NGCF: GradientModel, EmbeddingModel {
     }
 
     /// The final embeddings (concatenated layers) of all nodes, `[users + items, d + Σ hidden]`, or with `rows`
-    /// only of those nodes (`[rows.count, ·]`): a batch
-    /// reads nothing else, so the last layer — its propagation, transforms and dropout — runs on those rows alone.
+    /// only of those nodes (`[rows.count, ·]`): a batch reads nothing else, so the last layer — its
+    /// propagation, transforms and dropout — runs on those rows alone.
     private func forward(training: Bool, rows: [Int32]? = nil) -> Tensor {
         guard let graph else { return rows.map { Tensor.gather(nodeTable, rows: $0) } ?? nodeTable }
         var op = graph.adjacency
@@ -103,17 +103,12 @@ public final class NGCF: GradientModel, EmbeddingModel {
     public func batchLoss(users: [Int32], positives: [Int32], negatives: [Int32], epoch: Int) -> Tensor {
         let itemRows = graph?.nodes(ofItems: positives) ?? positives, negativeRows = graph?.nodes(ofItems: negatives) ?? negatives
         // Each node once (its dropout mask is shared by all its occurrences, as in the full forward pass).
-        var position: [Int32: Int32] = [:]
-        var distinct: [Int32] = []
-        let slots = (users + itemRows + negativeRows).map { r in
-            if let k = position[r] { return k }
-            position[r] = Int32(distinct.count); distinct.append(r); return Int32(distinct.count - 1)
-        }
+        let rows = DistinctRows(users + itemRows + negativeRows, bound: nodeTable.rows)
         let n = users.count
-        let batch = forward(training: true, rows: distinct)
-        let u = Tensor.gather(batch, rows: Array(slots[0..<n]))
-        let i = Tensor.gather(batch, rows: Array(slots[n..<(2 * n)]))
-        let j = Tensor.gather(batch, rows: Array(slots[(2 * n)...]))
+        let batch = forward(training: true, rows: rows.rows)
+        let u = Tensor.gather(batch, rows: Array(rows.slots[0..<n]))
+        let i = Tensor.gather(batch, rows: Array(rows.slots[n..<(2 * n)]))
+        let j = Tensor.gather(batch, rows: Array(rows.slots[(2 * n)...]))
         let bpr = Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
         guard regularization > 0 else { return bpr }
         return bpr + Tensor.scale(Loss.embeddingPenalty([u, i, j], batchSize: users.count, squared: squaredPenalty), regularization)

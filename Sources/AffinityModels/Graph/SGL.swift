@@ -82,7 +82,7 @@ public final class SGL: GradientModel, EmbeddingModel {
         let itemRows = graph.nodes(ofItems: positives), negativeRows = graph.nodes(ofItems: negatives)
         // The main graph and the first view are read at the batch rows only (last hop restricted to them).
         let batch = users.count
-        func part(_ t: Tensor, _ k: Int) -> Tensor { Tensor.gather(t, rows: ((k * batch)..<((k + 1) * batch)).map(Int32.init)) }
+        func part(_ t: Tensor, _ k: Int) -> Tensor { Tensor.sliceRows(t, (k * batch)..<((k + 1) * batch)) }
         let main = Tensor.meanPropagation(graph.adjacency, nodeTable, layers: layers, at: users + itemRows + negativeRows)
         let u = part(main, 0), i = part(main, 1), j = part(main, 2)
         let bpr = Tensor.scale(Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j)), n)  // summed
