@@ -27,6 +27,22 @@ public enum BLAS {
             }
             return
         }
+        // Narrow products (a thin output, e.g. a graph layer's `[nodes, d] · [d, d]` or its weight gradient
+        // `[d, nodes] · [nodes, d]`) run on Affinity's workers with BLAS single-threaded: split by output rows, or
+        // by the long inner dimension with partial products summed in a fixed order. OpenBLAS's own threads would
+        // spin-wait (sched_yield) after each product and fight the elementwise loops around it for the cores.
+        if threads > 1 && Parallel.threads > 1 {
+            if n <= narrowWidth && m >= 2 * splitBlock {
+                sgemmByRows(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                            beta: beta, c: c, ldc: ldc)
+                return
+            }
+            if m <= narrowWidth && n <= narrowWidth && k >= 2 * splitBlock {
+                sgemmByDepth(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                             beta: beta, c: c, ldc: ldc)
+                return
+            }
+        }
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
             blasInt(m), blasInt(n), blasInt(k), alpha, a, blasInt(lda), b, blasInt(ldb), beta, c, blasInt(ldc))
@@ -34,13 +50,71 @@ public enum BLAS {
 
     /// Below this many floating-point operations a product runs single-threaded.
     public static let smallProductFlops = 1 << 25
+    /// Outputs at most this wide (and, for the depth split, this tall) are split on Affinity's workers.
+    static let narrowWidth = 256
+    /// Rows of the output (row split) or of the inner dimension (depth split) per piece, at least.
+    static let splitBlock = 2048
+
+    /// Row blocks of `C` on separate workers: each block is an independent single-threaded product.
+    private static func sgemmByRows(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let pointers = UnsafeSendable((a, b, c))
+        singleThreaded {
+            Parallel.forEachChunk(0..<m, minimumChunk: splitBlock) { rows in
+                let (a, b, c) = pointers.value
+                // Rows of op(A): rows of A, or columns of A when it is transposed.
+                let aRows = transA ? a + rows.lowerBound : a + rows.lowerBound * lda
+                cblas_sgemm(
+                    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasInt(rows.count), blasInt(n), blasInt(k), alpha, aRows, blasInt(lda), b, blasInt(ldb),
+                    beta, c + rows.lowerBound * ldc, blasInt(ldc))
+            }
+        }
+    }
+
+    /// `C = β·C + α·Σ_p op(A)[:, p] · op(B)[p, :]` over fixed-size pieces p of the inner dimension: the pieces are
+    /// the same whatever the thread count and are summed in order, so the result does not depend on it.
+    private static func sgemmByDepth(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let pieces = (k + splitBlock - 1) / splitBlock
+        var partials = [Float](repeating: 0, count: pieces * m * n)
+        partials.withUnsafeMutableBufferPointer { buffer in
+            let pointers = UnsafeSendable((a, b, buffer.baseAddress!))
+            singleThreaded {
+                Parallel.forEach(0..<pieces) { p in
+                    let (a, b, partial) = pointers.value
+                    let lo = p * splitBlock, depth = min(splitBlock, k - lo)
+                    // Columns lo… of op(A) and rows lo… of op(B), in their stored layouts.
+                    let aPiece = transA ? a + lo * lda : a + lo
+                    let bPiece = transB ? b + lo : b + lo * ldb
+                    cblas_sgemm(
+                        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        blasInt(m), blasInt(n), blasInt(depth), 1, aPiece, blasInt(lda), bPiece, blasInt(ldb),
+                        0, partial + p * m * n, blasInt(n))
+                }
+            }
+            let partial = buffer.baseAddress!
+            for r in 0..<m {
+                for col in 0..<n {
+                    var sum: Float = 0
+                    for p in 0..<pieces { sum += partial[p * m * n + r * n + col] }
+                    let old = beta == 0 ? 0 : beta * c[r * ldc + col]
+                    c[r * ldc + col] = old + alpha * sum
+                }
+            }
+        }
+    }
 
     /// Returns `op(A) · op(B)` as a new matrix.
     public static func matmul(_ a: Matrix, _ b: Matrix, transA: Bool = false, transB: Bool = false) -> Matrix {
         let m = transA ? a.cols : a.rows, ka = transA ? a.rows : a.cols
         let kb = transB ? b.cols : b.rows, n = transB ? b.rows : b.cols
         precondition(ka == kb, "matmul: inner dimensions \(ka) and \(kb) differ")
-        var c = Matrix(rows: m, cols: n)
+        var c = Matrix(uninitializedRows: m, cols: n)  // beta = 0 writes every entry
         a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
                 c.storage.withUnsafeMutableBufferPointer { pc in

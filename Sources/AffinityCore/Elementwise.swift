@@ -8,7 +8,7 @@ enum Elementwise {
     /// out[i] = f(a[i]) — `f` is inlined into each call site's specialisation.
     @inline(__always)
     static func map(_ a: Matrix, _ f: @escaping (Float) -> Float) -> Matrix {
-        var out = Matrix(rows: a.rows, cols: a.cols)
+        var out = Matrix(uninitializedRows: a.rows, cols: a.cols)
         a.storage.withUnsafeBufferPointer { src in
             out.storage.withUnsafeMutableBufferPointer { dst in
                 let p = UnsafeSendable((src.baseAddress!, dst.baseAddress!))
@@ -24,7 +24,7 @@ enum Elementwise {
     /// out[i] = f(a[i], b[i], c[i]).
     @inline(__always)
     static func zip3(_ a: Matrix, _ b: Matrix, _ c: Matrix, _ f: @escaping (Float, Float, Float) -> Float) -> Matrix {
-        var out = Matrix(rows: a.rows, cols: a.cols)
+        var out = Matrix(uninitializedRows: a.rows, cols: a.cols)
         a.storage.withUnsafeBufferPointer { sa in
             b.storage.withUnsafeBufferPointer { sb in
                 c.storage.withUnsafeBufferPointer { sc in
@@ -44,7 +44,7 @@ enum Elementwise {
     /// a·x + b·y (or a·x when `y` is nil), by the C kernel.
     static func axpby(_ a: Float, _ x: Matrix, _ b: Float, _ y: Matrix?) -> Matrix {
         if let y { precondition(x.rows == y.rows && x.cols == y.cols, "elementwise: shapes \(x.rows)×\(x.cols) and \(y.rows)×\(y.cols) differ") }
-        var out = Matrix(rows: x.rows, cols: x.cols)
+        var out = Matrix(uninitializedRows: x.rows, cols: x.cols)
         x.storage.withUnsafeBufferPointer { sx in
             out.storage.withUnsafeMutableBufferPointer { dst in
                 func go(_ sy: UnsafePointer<Float>?) {
@@ -62,7 +62,7 @@ enum Elementwise {
     /// x ⊙ y, by the C kernel.
     static func multiply(_ x: Matrix, _ y: Matrix) -> Matrix {
         precondition(x.rows == y.rows && x.cols == y.cols, "elementwise: shapes \(x.rows)×\(x.cols) and \(y.rows)×\(y.cols) differ")
-        var out = Matrix(rows: x.rows, cols: x.cols)
+        var out = Matrix(uninitializedRows: x.rows, cols: x.cols)
         x.storage.withUnsafeBufferPointer { sx in
             y.storage.withUnsafeBufferPointer { sy in
                 out.storage.withUnsafeMutableBufferPointer { dst in

@@ -12,6 +12,15 @@ public struct Matrix: Sendable, Equatable {
         self.storage = [Float](repeating: value, count: rows * cols)
     }
 
+    /// A `rows × cols` matrix whose values are left unset, for outputs that a kernel writes in full:
+    /// zero-filling a large output first is a wasted, single-threaded pass over it.
+    public init(uninitializedRows rows: Int, cols: Int) {
+        precondition(rows >= 0 && cols >= 0, "negative matrix shape")
+        self.rows = rows
+        self.cols = cols
+        self.storage = [Float](unsafeUninitializedCapacity: rows * cols) { _, count in count = rows * cols }
+    }
+
     /// Wraps existing row-major values; `values.count` must be `rows * cols`.
     public init(rows: Int, cols: Int, values: [Float]) {
         precondition(values.count == rows * cols, "matrix shape \(rows)×\(cols) does not match \(values.count) values")

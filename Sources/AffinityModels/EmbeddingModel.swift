@@ -21,7 +21,11 @@ extension EmbeddingModel {
 /// Xavier/Glorot normal initialisation of a `[rows, cols]` table (PyTorch's `xavier_normal_` on an
 /// embedding weight, as RecBole initialises embeddings): N(0, 2 / (rows + cols)).
 public func xavierNormal(rows: Int, cols: Int, rng: inout SeededGenerator) -> Matrix {
-    let std = (2 / Float(rows + cols)).squareRoot()
+    gaussianTable(rows: rows, cols: cols, std: (2 / Float(rows + cols)).squareRoot(), rng: &rng)
+}
+
+/// N(0, std²) initialisation of a `[rows, cols]` table (PyTorch's `normal_(std=…)`).
+public func gaussianTable(rows: Int, cols: Int, std: Float, rng: inout SeededGenerator) -> Matrix {
     var m = Matrix(rows: rows, cols: cols)
     for i in 0..<m.storage.count { m.storage[i] = rng.nextGaussian() * std }
     return m

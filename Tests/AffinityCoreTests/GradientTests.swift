@@ -108,6 +108,14 @@ let gradientCases: [String: GradientCase] = [
     "loss embeddingPenalty squared": GradientCase(shapes: [(4, 3), (4, 3)]) { Loss.embeddingPenalty($0, batchSize: 4, squared: true) },
     "loss embeddingPenalty norm": GradientCase(shapes: [(4, 3), (4, 3)]) { Loss.embeddingPenalty($0, batchSize: 4, squared: false) },
     "loss mse": GradientCase(shapes: [(4, 3), (4, 3)]) { Loss.mse($0[0], $0[1]) },
+    "ngcfLayer": GradientCase(shapes: [(4, 3), (4, 3), (3, 3), (1, 3), (3, 3), (1, 3)]) { p in
+        var rng = SeededGenerator(seed: 5)
+        return Tensor.ngcfLayer(input: p[0], side: p[1], w1: p[2], b1: p[3], w2: p[4], b2: p[5], slope: 0.2, dropout: 0, rng: &rng)
+    },
+    "ngcfLayer with dropout": GradientCase(shapes: [(4, 3), (4, 3), (3, 3), (1, 3), (3, 3), (1, 3)]) { p in
+        var rng = SeededGenerator(seed: 5)  // the same mask at every evaluation
+        return Tensor.ngcfLayer(input: p[0], side: p[1], w1: p[2], b1: p[3], w2: p[4], b2: p[5], slope: 0.2, dropout: 0.3, rng: &rng)
+    },
     "two-layer graph model": GradientCase(shapes: [(5, 3), (3, 3), (1, 3)]) { p in
         // spmm → dense layer with bias → leaky relu → spmmᵀ-free second hop, as NGCF-like stacks do.
         let h = Tensor.leakyRelu(Tensor.matmul(Tensor.spmm(adjacency, p[0]), p[1]) + p[2])
@@ -154,6 +162,32 @@ let gradientCases: [String: GradientCase] = [
         }
     }
 
+    /// The fused NGCF layer equals the chain of ops it replaces (same dropout generator), in value and in the
+    /// gradient of every input.
+    @Test func ngcfLayerMatchesTheChainOfOps() {
+        var rng = SeededGenerator(seed: 29)
+        func random(_ r: Int, _ c: Int) -> Matrix { Matrix(rows: r, cols: c, values: (0..<(r * c)).map { _ in 2 * rng.nextFloat() - 1 }) }
+        let values = [random(300, 6), random(300, 6), random(6, 5), random(1, 5), random(6, 5), random(1, 5)]
+        let weights = Tensor(random(300, 5))
+        func run(fused: Bool) -> (Matrix, [Matrix]) {
+            let p = values.map { Tensor(parameter: $0) }
+            var dropoutRNG = SeededGenerator(seed: 8)
+            let y: Tensor
+            if fused {
+                y = Tensor.ngcfLayer(input: p[0], side: p[1], w1: p[2], b1: p[3], w2: p[4], b2: p[5], slope: 0.2, dropout: 0.25, rng: &dropoutRNG)
+            } else {
+                let z = Tensor.matmul(p[0] + p[1], p[2]) + p[3] + (Tensor.matmul(p[0] * p[1], p[4]) + p[5])
+                y = Tensor.normalizeRows(Tensor.dropout(Tensor.leakyRelu(z, slope: 0.2), rate: 0.25, rng: &dropoutRNG))
+            }
+            Tensor.sum(y * weights).backward()
+            return (y.value, p.map { $0.grad! })
+        }
+        let (fusedValue, fusedGrads) = run(fused: true), (chainValue, chainGrads) = run(fused: false)
+        #expect(maxDifference(fusedValue, chainValue) < 1e-5)
+        for k in 0..<6 { #expect(maxDifference(fusedGrads[k], chainGrads[k]) < 1e-4, "input \(k)") }
+        #expect(fusedValue.storage.contains(0), "dropout zeroed some entries")
+    }
+
     @Test func sharedSubgraphsAccumulate() {
         // y = x ⊙ x + x uses x three times: dy/dx = 2x + 1.
         let x = Tensor(parameter: Matrix(rows: 1, cols: 3, values: [1, -2, 0.5]))
@@ -171,3 +205,8 @@ let gradientCases: [String: GradientCase] = [
 }
 
 import Foundation
+
+func maxDifference(_ a: Matrix, _ b: Matrix) -> Float {
+    precondition(a.rows == b.rows && a.cols == b.cols)
+    return zip(a.storage, b.storage).reduce(0) { max($0, abs($1.0 - $1.1)) }
+}

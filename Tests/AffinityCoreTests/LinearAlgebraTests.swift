@@ -28,6 +28,34 @@ import AffinityCore
         for i in 0..<c.storage.count { #expect(abs(c.storage[i] - ref.storage[i]) < 1e-5) }
     }
 
+    /// Tall products (split by output rows) and deep ones (split by pieces of the inner dimension, summed in
+    /// order) run on Affinity's workers; they match BLAS's own product, with α, β and every transpose.
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func splitProductsMatchBLAS(ta: Bool, tb: Bool) {
+        var rng = SeededGenerator(seed: 9)
+        for (m, n, k) in [(9000, 16, 24), (12, 20, 9000)] {
+            let a = ta ? random(k, m, &rng) : random(m, k, &rng)
+            let b = tb ? random(n, k, &rng) : random(k, n, &rng)
+            let start = random(m, n, &rng)
+            func product() -> Matrix {
+                var c = start
+                a.storage.withUnsafeBufferPointer { pa in
+                    b.storage.withUnsafeBufferPointer { pb in
+                        c.storage.withUnsafeMutableBufferPointer { pc in
+                            BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: pa.baseAddress!, lda: a.cols,
+                                       b: pb.baseAddress!, ldb: b.cols, beta: 0.75, c: pc.baseAddress!, ldc: n)
+                        }
+                    }
+                }
+                return c
+            }
+            let split = product(), reference = BLAS.singleThreaded { product() }
+            let worst = zip(split.storage, reference.storage).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst < 1e-3, "m \(m) n \(n) k \(k): max difference \(worst)")
+            #expect(split.storage != start.storage)
+        }
+    }
+
     @Test func choleskyInverseTimesMatrixIsIdentity() throws {
         var rng = SeededGenerator(seed: 5)
         let x = random(12, 6, &rng)

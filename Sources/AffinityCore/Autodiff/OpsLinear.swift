@@ -98,7 +98,7 @@ extension Tensor {
         let rows = parts[0].rows
         precondition(parts.allSatisfy { $0.rows == rows }, "concatColumns: row counts differ")
         let total = parts.reduce(0) { $0 + $1.cols }
-        var out = Matrix(rows: rows, cols: total)
+        var out = Matrix(uninitializedRows: rows, cols: total)
         var offset = 0
         for part in parts {
             copyColumns(from: part.value, sourceOffset: 0, to: &out, destinationOffset: offset, width: part.cols)
@@ -108,7 +108,7 @@ extension Tensor {
             var offset = 0
             for part in parts {
                 if part.requiresGrad {
-                    var gp = Matrix(rows: rows, cols: part.cols)
+                    var gp = Matrix(uninitializedRows: rows, cols: part.cols)
                     copyColumns(from: node.grad!, sourceOffset: offset, to: &gp, destinationOffset: 0, width: part.cols)
                     part.accumulate(gp)
                 }
@@ -119,7 +119,7 @@ extension Tensor {
 
     /// Columns `range` of `a` (the inverse of `concatColumns`).
     public static func sliceColumns(_ a: Tensor, _ range: Range<Int>) -> Tensor {
-        var out = Matrix(rows: a.rows, cols: range.count)
+        var out = Matrix(uninitializedRows: a.rows, cols: range.count)
         copyColumns(from: a.value, sourceOffset: range.lowerBound, to: &out, destinationOffset: 0, width: range.count)
         return Tensor(out, inputs: [a]) { node in
             var ga = Matrix(rows: a.rows, cols: a.cols)

@@ -72,11 +72,7 @@ extension Tensor {
     public static func dropout(_ a: Tensor, rate p: Float, rng: inout SeededGenerator) -> Tensor {
         precondition(p >= 0 && p < 1, "dropout rate must be in [0, 1)")
         guard p > 0 else { return a }
-        let keep = 1 / (1 - p)
-        var mask = Matrix(rows: a.rows, cols: a.cols)
-        mask.storage.withUnsafeMutableBufferPointer { m in
-            for i in 0..<m.count { m[i] = rng.nextFloat() >= p ? keep : 0 }
-        }
+        let mask = dropoutMask(rows: a.rows, cols: a.cols, rate: p, rng: &rng)
         let out = Elementwise.multiply(a.value, mask)
         return Tensor(out, inputs: [a]) { node in
             a.accumulate(Elementwise.multiply(node.grad!, mask))

@@ -50,7 +50,7 @@ extension Tensor {
     /// `torch.nn.functional.normalize`). Gradient: dx = (g − y ⟨g, y⟩) / ‖x‖.
     public static func normalizeRows(_ a: Tensor, epsilon: Float = 1e-12) -> Tensor {
         let n = a.rows, d = a.cols
-        var out = Matrix(rows: n, cols: d)
+        var out = Matrix(uninitializedRows: n, cols: d)
         var norms = [Float](repeating: 0, count: n)
         a.value.storage.withUnsafeBufferPointer { src in
             out.storage.withUnsafeMutableBufferPointer { dst in
@@ -72,7 +72,7 @@ extension Tensor {
         }
         return Tensor(out, inputs: [a]) { node in
             let g = node.grad!
-            var da = Matrix(rows: n, cols: d)
+            var da = Matrix(uninitializedRows: n, cols: d)
             g.storage.withUnsafeBufferPointer { gs in
                 out.storage.withUnsafeBufferPointer { ys in
                     da.storage.withUnsafeMutableBufferPointer { ds in

@@ -93,3 +93,19 @@ void affinity_nonzero_rows(const float *x, int32_t d, int32_t begin, int32_t end
 
 /// glibc: keep freed memory in the process (no mmap per large block, no trimming). No-op elsewhere.
 void affinity_keep_freed_memory(void);
+
+/// Rows [row_begin, row_end) of features = [x + s | x ⊙ s] (x, s: d columns; features: 2·d columns).
+void affinity_sum_product_rows(const float *x, const float *s, int32_t d, int64_t row_begin, int64_t row_end,
+                               float *features);
+/// NGCF layer epilogue for rows [row_begin, row_end) of d columns: z ← z + bias (kept: the activation's input),
+/// y = h / max(‖h‖, epsilon) with h = LeakyReLU(z; slope) ⊙ mask (mask may be NULL), norms[r] = max(‖h‖, epsilon).
+void affinity_ngcf_forward_rows(float *z, const float *bias, const float *mask, float slope, float epsilon, int32_t d,
+                                int64_t row_begin, int64_t row_end, float *y, float *norms);
+/// Its backward: gz = LeakyReLU'(z) ⊙ mask ⊙ (g − y⟨g, y⟩) / norm per row (the ⟨g, y⟩ term dropped when the norm
+/// was clamped to epsilon).
+void affinity_ngcf_backward_rows(const float *g, const float *y, const float *z, const float *mask, const float *norms,
+                                 float slope, float epsilon, int32_t d, int64_t row_begin, int64_t row_end, float *gz);
+/// Its backward for rows [row_begin, row_end), from g_features = [g_sum | g_product]: gx = g_sum + g_product ⊙ s,
+/// gs = g_sum + g_product ⊙ x (either output may be NULL).
+void affinity_sum_product_grad_rows(const float *g_features, const float *x, const float *s, int32_t d,
+                                    int64_t row_begin, int64_t row_end, float *gx, float *gs);

@@ -86,11 +86,9 @@ public final class NGCF: GradientModel, EmbeddingModel {
             let batchRows = index == weights.count - 1 ? rows : nil
             let input = batchRows.map { Tensor.gather(e, rows: $0) } ?? e
             let side = batchRows.map { Tensor.spmm(op, e, at: $0) } ?? Tensor.spmm(op, e)
-            let part1 = Tensor.matmul(input + side, layer.w1) + layer.b1
-            let part2 = Tensor.matmul(input * side, layer.w2) + layer.b2
-            e = Tensor.leakyRelu(part1 + part2, slope: 0.2)
-            if training && messageDropout > 0 { e = Tensor.dropout(e, rate: messageDropout, rng: &dropoutRNG) }
-            e = Tensor.normalizeRows(e)
+            // LeakyReLU((x + s)·W1 + b1 + (x ⊙ s)·W2 + b2), message dropout, row normalisation: one fused op.
+            e = Tensor.ngcfLayer(input: input, side: side, w1: layer.w1, b1: layer.b1, w2: layer.w2, b2: layer.b2,
+                                 slope: 0.2, dropout: training ? messageDropout : 0, rng: &dropoutRNG)
             layers.append(e)
         }
         if let rows {
