@@ -12,7 +12,7 @@ out=Benchmarks/out/gowalla-lightgcn-$epochs-$lr; mkdir -p "$out"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)  OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 /usr/bin/time -v .build/release/affinity train --data ../shared/data/gowalla --model lightgcn \
   --set n_layers=3 --set embedding_size=64 --set reg_weight=1e-4 --set train_batch_size=2048 \
-  --set learning_rate="$lr" --set lr_schedule=cosine --set epochs="$epochs" --set topk=20 \
+  --set learning_rate="$lr" --set lr_schedule=cosine --set sampling=users --set epochs="$epochs" --set topk=20 \
   --curve 10 --output "$out/run.json" > "$out/table.txt" 2> "$out/log.txt"
 grep -E "Maximum resident|Elapsed" "$out/log.txt"
 python3 - "$out/run.json" <<'PY'

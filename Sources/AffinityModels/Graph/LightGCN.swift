@@ -15,8 +15,6 @@ public final class LightGCN: GradientModel, EmbeddingModel {
     public let layers: Int
     public let regularization: Float
     public let squaredPenalty: Bool
-    /// 0: Xavier-uniform per table (RecBole); > 0: N(0, init_std²), the official code's `normal_(std=0.1)`.
-    public let initialStd: Float
     public let training: TrainerSettings
 
     /// Layer-0 embeddings of all nodes, users first then items: one table, so propagation needs no
@@ -34,22 +32,16 @@ public final class LightGCN: GradientModel, EmbeddingModel {
         layers = try h.int("n_layers", default: 3)
         regularization = Float(try h.float("reg_weight", default: 1e-4))
         squaredPenalty = try h.bool("require_pow", default: true)
-        initialStd = Float(try h.float("init_std", default: 0))
         training = try TrainerSettings(&h)
         guard dimension > 0, layers >= 0 else { throw HyperparameterError.outOfRange("embedding_size/n_layers", "must be positive") }
-        guard initialStd >= 0 else { throw HyperparameterError.outOfRange("init_std", "must be ≥ 0 (0 = Xavier-uniform)") }
     }
 
     public func fit(_ data: TrainingData, context: TrainingContext) throws {
         var rng = SeededGenerator(seed: context.seed)
         let graph = BipartiteGraph(data)
         self.graph = graph
-        // Xavier-uniform per table, as RecBole initialises its user and item embeddings, unless `init_std` asks
-        // for the official code's Gaussian.
-        let std = initialStd
-        nodeTable = graph.nodeTable(dimension: dimension, rng: &rng) {
-            std > 0 ? gaussianTable(rows: $0, cols: $1, std: std, rng: &$2) : xavierUniform(rows: $0, cols: $1, rng: &$2)
-        }
+        // Xavier-uniform per table, as RecBole initialises its user and item embeddings.
+        nodeTable = graph.nodeTable(dimension: dimension, rng: &rng) { xavierUniform(rows: $0, cols: $1, rng: &$2) }
         parametersDidChange()
         history = try Trainer(settings: training).fit(self, data: data, context: context)
     }
