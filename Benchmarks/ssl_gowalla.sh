@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Self-supervision against LightGCN on Gowalla (the LightGCN paper's split, all-item ranking) at a fixed epoch
-# budget: each model trains EPOCHS epochs with its defaults (Gowalla has no validation split, so no early
-# stopping) and reports test Recall@20 / NDCG@20 and the fit time.
-#   Benchmarks/ssl_gowalla.sh [EPOCHS] [MODELS]        (default 10, "lightgcn sgl simgcl")
+# budget: each model trains EPOCHS epochs with its paper's defaults (configs/MODEL.yaml when there is one;
+# Gowalla has no validation split, so no early stopping) and reports test Recall@20 / NDCG@20 and the fit time.
+#   Benchmarks/ssl_gowalla.sh [EPOCHS] [MODELS]        (default 10, "lightgcn simgcl sgl dccf lightgcl")
 set -euo pipefail
 cd "$(dirname "$0")/.."
-epochs=${1:-10}; models=${2:-"lightgcn sgl simgcl"}
+epochs=${1:-10}; models=${2:-"lightgcn simgcl sgl dccf lightgcl"}
 swift build -c release --product affinity >/dev/null
 out=Benchmarks/out/ssl-gowalla-$epochs; mkdir -p "$out"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  epochs: $epochs"
 for model in $models; do
-  .build/release/affinity train --data ../shared/data/gowalla --model "$model" --set epochs="$epochs" --set topk=20 \
-    --quiet --output "$out/$model.json" > "$out/$model.txt"
+  config=(); [ -f "configs/$model.yaml" ] && config=(--config "configs/$model.yaml")
+  .build/release/affinity train --data ../shared/data/gowalla --model "$model" "${config[@]}" --set epochs="$epochs" \
+    --set topk=20 --quiet --output "$out/$model.json" > "$out/$model.txt"
   python3 - "$out/$model.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); r = r[0] if isinstance(r, list) else r
