@@ -76,6 +76,27 @@ enum Elementwise {
         return out
     }
 
+    /// `[1, d]`: the sum of `m`'s rows (a bias gradient), by fixed blocks of rows added in order, so the result is
+    /// the same whatever the thread count.
+    static func columnSums(_ m: Matrix) -> Matrix {
+        let block = 4096, blocks = (m.rows + block - 1) / block, d = m.cols
+        guard blocks > 0, d > 0 else { return Matrix(rows: 1, cols: d) }
+        var partials = [Float](repeating: 0, count: blocks * d)
+        m.storage.withUnsafeBufferPointer { source in
+            partials.withUnsafeMutableBufferPointer { out in
+                let p = UnsafeSendable((source.baseAddress!, out.baseAddress!))
+                Parallel.forEach(0..<blocks) { b in
+                    for r in (b * block)..<min(m.rows, (b + 1) * block) {
+                        affinity_axpy(Int32(d), 1, p.value.0 + r * d, p.value.1 + b * d)
+                    }
+                }
+            }
+        }
+        var sums = Matrix(rows: 1, cols: d)
+        for b in 0..<blocks { for c in 0..<d { sums.storage[c] += partials[b * d + c] } }
+        return sums
+    }
+
     /// a[i] += b[i], in place.
     static func addInPlace(_ a: inout Matrix, _ b: Matrix) {
         precondition(a.rows == b.rows && a.cols == b.cols, "gradient shape mismatch")

@@ -1,6 +1,7 @@
 // Row passes of fused layer ops (see Tensor.ngcfLayer): the elementwise work around a layer's products, done
 // in one sweep over each row instead of one sweep over the whole table per op.
 #include "AffinityKernels.h"
+#include "dot.h"
 #include <stdint.h>
 
 #if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
@@ -8,18 +9,6 @@
 #else
 #define AFFINITY_MULTIVERSION
 #endif
-
-// Σ_c a[c]·b[c] with eight running sums, so the compiler can keep them in one vector register.
-static inline float dot8(const float *a, const float *b, int32_t d) {
-    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int32_t c = 0;
-    for (; c + 8 <= d; c += 8)
-        for (int k = 0; k < 8; k++) lanes[k] += a[c + k] * b[c + k];
-    float s = 0;
-    for (int k = 0; k < 8; k++) s += lanes[k];
-    for (; c < d; c++) s += a[c] * b[c];
-    return s;
-}
 
 AFFINITY_MULTIVERSION
 void affinity_sum_product_rows(const float *x, const float *s, int32_t d, int64_t row_begin, int64_t row_end,
@@ -53,7 +42,7 @@ void affinity_ngcf_forward_rows(float *z, const float *bias, const float *mask, 
                 yr[c] = pre > 0 ? pre : slope * pre;
             }
         }
-        float length = __builtin_sqrtf(dot8(yr, yr, d));
+        float length = __builtin_sqrtf(affinity_dot(yr, yr, d));
         if (length < epsilon) length = epsilon;
         norms[r] = length;
         const float inverse = 1.0f / length;
@@ -68,7 +57,7 @@ void affinity_ngcf_backward_rows(const float *g, const float *y, const float *z,
         const float *gr = g + r * d, *yr = y + r * d, *zr = z + r * d;
         float *out = gz + r * d;
         // Below epsilon the normalisation is the linear map h / epsilon: only the direct term remains.
-        const float dot = norms[r] == epsilon ? 0.0f : dot8(gr, yr, d);
+        const float dot = norms[r] == epsilon ? 0.0f : affinity_dot(gr, yr, d);
         const float inverse = 1.0f / norms[r];
         if (mask) {
             const float *mr = mask + r * d;

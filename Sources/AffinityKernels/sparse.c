@@ -1,5 +1,6 @@
 #include "AffinityKernels.h"
 #include "prefetch.h"
+#include "dot.h"
 
 #if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
 #define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -55,19 +56,7 @@ AFFINITY_SPMM_FIXED(128)
 
 AFFINITY_MULTIVERSION
 void affinity_row_dots(const float *a, const float *b, int32_t n, int32_t d, float *out) {
-    // 16 explicit partial sums: vectorises without -ffast-math, and every clone adds in the same
-    // order, so results do not depend on the instruction set picked.
-    for (int32_t i = 0; i < n; i++) {
-        const float *ra = a + (int64_t)i * d, *rb = b + (int64_t)i * d;
-        float acc[16] = {0};
-        int32_t c = 0;
-        for (; c + 16 <= d; c += 16)
-            for (int32_t j = 0; j < 16; j++) acc[j] += ra[c + j] * rb[c + j];
-        float s = 0.0f;
-        for (int32_t j = 0; j < 16; j++) s += acc[j];
-        for (; c < d; c++) s += ra[c] * rb[c];
-        out[i] = s;
-    }
+    for (int32_t i = 0; i < n; i++) out[i] = affinity_dot(a + (int64_t)i * d, b + (int64_t)i * d, d);
 }
 
 AFFINITY_MULTIVERSION

@@ -77,9 +77,9 @@ extension Tensor {
                 }
             }
             if b1.requiresGrad || b2.requiresGrad {
-                let columnSums = Matrix(rows: 1, cols: dout, values: columnSums(gz))
-                b1.accumulate(columnSums)
-                b2.accumulate(columnSums)
+                let biasGradient = Elementwise.columnSums(gz)
+                b1.accumulate(biasGradient)
+                b2.accumulate(biasGradient)
             }
             if w1.requiresGrad || w2.requiresGrad {
                 let gWeights = BLAS.matmul(features, gz, transA: true)   // [2·d_in, d_out]: ∂W1 on top of ∂W2
@@ -110,51 +110,6 @@ extension Tensor {
             if x.requiresGrad { x.accumulate(gx) }
             if s.requiresGrad { s.accumulate(gs) }
         }
-    }
-
-    /// Σ over rows of `m`, by fixed blocks of rows summed in order (the same whatever the thread count).
-    static func columnSums(_ m: Matrix) -> [Float] {
-        let block = 4096, blocks = (m.rows + block - 1) / block, d = m.cols
-        var partials = [Float](repeating: 0, count: blocks * d)
-        m.storage.withUnsafeBufferPointer { source in
-            partials.withUnsafeMutableBufferPointer { out in
-                let p = UnsafeSendable((source.baseAddress!, out.baseAddress!))
-                Parallel.forEach(0..<blocks) { b in
-                    let (source, out) = p.value
-                    for r in (b * block)..<min(m.rows, (b + 1) * block) {
-                        affinity_axpy(Int32(d), 1, source + r * d, out + b * d)
-                    }
-                }
-            }
-        }
-        var sums = [Float](repeating: 0, count: d)
-        for b in 0..<blocks { for c in 0..<d { sums[c] += partials[b * d + c] } }
-        return sums
-    }
-
-    /// The inverted-dropout mask of `dropout(_:rate:rng:)`: 0 with probability `rate`, 1/(1 − rate) otherwise.
-    /// One draw from `rng`, then a generator per fixed-size block, so the mask is drawn in parallel and is the
-    /// same whatever the thread count.
-    static func dropoutMask(rows: Int, cols: Int, rate: Float, rng: inout SeededGenerator) -> Matrix {
-        let keep = 1 / (1 - rate)
-        let base = SeededGenerator(seed: rng.next()), block = 1 << 16
-        var mask = Matrix(uninitializedRows: rows, cols: cols)
-        mask.storage.withUnsafeMutableBufferPointer { m in
-            let pointer = UnsafeSendable(m.baseAddress!), count = m.count
-            Parallel.forEach(0..<((count + block - 1) / block)) { b in
-                var generator = base.derived(stream: UInt64(b))
-                // Two 24-bit uniforms per 64-bit draw.
-                var i = b * block
-                let end = min(count, (b + 1) * block), scale: Float = 1 / 16_777_216
-                while i < end {
-                    let bits = generator.next()
-                    pointer.value[i] = Float(bits >> 40) * scale >= rate ? keep : 0
-                    if i + 1 < end { pointer.value[i + 1] = Float((bits >> 8) & 0xFF_FFFF) * scale >= rate ? keep : 0 }
-                    i += 2
-                }
-            }
-        }
-        return mask
     }
 }
 

@@ -79,6 +79,32 @@ extension Tensor {
         }
     }
 
+    /// The inverted-dropout mask of `dropout(_:rate:rng:)`: 0 with probability `rate`, 1/(1 − rate) otherwise.
+    /// One draw from `rng`, then a generator per fixed-size block, so the mask is drawn in parallel and is the
+    /// same whatever the thread count.
+    static func dropoutMask(rows: Int, cols: Int, rate: Float, rng: inout SeededGenerator) -> Matrix {
+        let keep = 1 / (1 - rate)
+        let base = SeededGenerator(seed: rng.next()), block = 1 << 16
+        var mask = Matrix(uninitializedRows: rows, cols: cols)
+        guard rows * cols > 0 else { return mask }
+        mask.storage.withUnsafeMutableBufferPointer { m in
+            let pointer = UnsafeSendable(m.baseAddress!), count = m.count
+            Parallel.forEach(0..<((count + block - 1) / block)) { b in
+                var generator = base.derived(stream: UInt64(b))
+                // Two 24-bit uniforms per 64-bit draw.
+                var i = b * block
+                let end = min(count, (b + 1) * block), scale: Float = 1 / 16_777_216
+                while i < end {
+                    let bits = generator.next()
+                    pointer.value[i] = Float(bits >> 40) * scale >= rate ? keep : 0
+                    if i + 1 < end { pointer.value[i + 1] = Float((bits >> 8) & 0xFF_FFFF) * scale >= rate ? keep : 0 }
+                    i += 2
+                }
+            }
+        }
+        return mask
+    }
+
     /// Elementwise `a + b`, or `a + b` broadcast over rows when `b` is `[1, d]` (a bias).
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         if b.rows == 1 && a.rows != 1 {
@@ -96,16 +122,7 @@ extension Tensor {
             return Tensor(out, inputs: [a, b]) { node in
                 let g = node.grad!
                 a.accumulate(g)
-                if b.requiresGrad {
-                    // Column sums of g, in a fixed order (deterministic).
-                    var db = Matrix(rows: 1, cols: d)
-                    g.storage.withUnsafeBufferPointer { gs in
-                        db.storage.withUnsafeMutableBufferPointer { s in
-                            for r in 0..<n { for c in 0..<d { s[c] += gs[r * d + c] } }
-                        }
-                    }
-                    b.accumulate(db)
-                }
+                if b.requiresGrad { b.accumulate(Elementwise.columnSums(g)) }
             }
         }
         return Tensor(Elementwise.axpby(1, a.value, 1, b.value), inputs: [a, b]) { node in
