@@ -103,6 +103,73 @@ public struct SparseOperator: Sendable {
     }
 }
 
+/// A fixed sparsity pattern whose values are learned (DCCF's edge masks, LATTICE's graph), with the CSR of its
+/// transpose and where each transposed entry comes from, so `Aᵀ·G` needs no transposition per call.
+public struct SparsePattern: Sendable {
+    /// The pattern (its values are ignored).
+    public let matrix: SparseMatrix
+    /// The transpose's pattern.
+    public let transpose: SparseMatrix
+    /// Entry q of `transpose` is entry `transposeSource[q]` of `matrix`.
+    public let transposeSource: [Int]
+
+    public init(_ matrix: SparseMatrix) {
+        self.matrix = matrix
+        var start = [Int](repeating: 0, count: matrix.cols + 1)
+        for c in matrix.colIndex { start[Int(c) + 1] += 1 }
+        for c in 0..<matrix.cols { start[c + 1] += start[c] }
+        var next = start
+        var rowsOfTranspose = [Int32](repeating: 0, count: matrix.nonZeros)
+        var source = [Int](repeating: 0, count: matrix.nonZeros)
+        for r in 0..<matrix.rows {
+            for p in matrix.rowStart[r]..<matrix.rowStart[r + 1] {
+                let c = Int(matrix.colIndex[p])
+                rowsOfTranspose[next[c]] = Int32(r)
+                source[next[c]] = p
+                next[c] += 1
+            }
+        }
+        transpose = SparseMatrix(rows: matrix.cols, cols: matrix.rows, rowStart: start, colIndex: rowsOfTranspose,
+                                 values: [Float](repeating: 1, count: matrix.nonZeros))
+        transposeSource = source
+    }
+
+    public var nonZeros: Int { matrix.nonZeros }
+
+    /// The matrix with `values` (in the pattern's CSR order).
+    public func matrix(values: [Float]) -> SparseMatrix { matrix.withValues(values) }
+
+    /// Its transpose, with `values` given in the pattern's order.
+    public func transpose(values: [Float]) -> SparseMatrix {
+        transpose.withValues(transposeSource.map { values[$0] })
+    }
+
+    /// Sampled dense–dense product: entry p = (r, c) gets ⟨left_r, right_c⟩ (`left` has a row per pattern row,
+    /// `right` one per column), threaded over rows.
+    public func sampledDots(_ left: Matrix, _ right: Matrix) -> [Float] {
+        precondition(left.rows == matrix.rows && right.rows == matrix.cols && left.cols == right.cols, "sampledDots: shape mismatch")
+        var out = [Float](repeating: 0, count: nonZeros)
+        let d = left.cols
+        matrix.rowStart.withUnsafeBufferPointer { rs in
+            matrix.colIndex.withUnsafeBufferPointer { ci in
+                left.storage.withUnsafeBufferPointer { l in
+                    right.storage.withUnsafeBufferPointer { r in
+                        out.withUnsafeMutableBufferPointer { o in
+                            let starts = UnsafeRawPointer(rs.baseAddress!).assumingMemoryBound(to: Int64.self)
+                            let p = UnsafeSendable((starts, ci.baseAddress, l.baseAddress, r.baseAddress, o.baseAddress))
+                            Parallel.forEachChunk(0..<matrix.rows, minimumChunk: 256) { chunk in
+                                affinity_sddmm_rows(p.value.0, p.value.1, p.value.2, p.value.3, Int32(d),
+                                                    Int32(chunk.lowerBound), Int32(chunk.upperBound), p.value.4)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
 /// Normalised adjacency matrices of the user–item bipartite graph.
 public enum GraphNormalization {
     /// The `(users + items)` square adjacency `A = [[0, R], [Rᵀ, 0]]` of the interaction matrix `R`

@@ -81,22 +81,7 @@ public struct SparseMatrix: Sendable, Equatable {
     /// The transpose, in CSR form (i.e. the CSC form of this matrix).
     /// - Complexity: O(nnz + rows + cols).
     public func transposed() -> SparseMatrix {
-        var start = [Int](repeating: 0, count: cols + 1)
-        for c in colIndex { start[Int(c) + 1] += 1 }
-        for c in 0..<cols { start[c + 1] += start[c] }
-        var next = start
-        var outCols = [Int32](repeating: 0, count: nonZeros)
-        var outVals = [Float](repeating: 0, count: nonZeros)
-        // Rows are visited in order, so each output row receives its columns sorted.
-        for r in 0..<rows {
-            for p in rowStart[r]..<rowStart[r + 1] {
-                let c = Int(colIndex[p])
-                outCols[next[c]] = Int32(r)
-                outVals[next[c]] = values[p]
-                next[c] += 1
-            }
-        }
-        return SparseMatrix(rows: cols, cols: rows, rowStart: start, colIndex: outCols, values: outVals)
+        SparsePattern(self).transpose(values: values)
     }
 
     /// Number of stored entries in each column.

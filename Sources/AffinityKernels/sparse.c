@@ -174,3 +174,15 @@ void affinity_spmm_rows(const int64_t *row_start, const int32_t *col, const floa
                         float beta) {
     affinity_spmm_rows_ex(row_start, col, values, x, d, y, row_begin, row_end, beta, 0, 0, 0);
 }
+
+AFFINITY_MULTIVERSION
+void affinity_sddmm_rows(const int64_t *row_start, const int32_t *col, const float *left, const float *right,
+                         int32_t d, int32_t row_begin, int32_t row_end, float *out) {
+    for (int32_t r = row_begin; r < row_end; r++) {
+        const float *lr = left + (int64_t)r * d;
+        for (int64_t p = row_start[r], end = row_start[r + 1]; p < end; p++) {
+            if (p + AFFINITY_PREFETCH_AHEAD < end) affinity_prefetch_row(right + (int64_t)col[p + AFFINITY_PREFETCH_AHEAD] * d, d);
+            out[p] = affinity_dot(lr, right + (int64_t)col[p] * d, d);
+        }
+    }
+}

@@ -62,6 +62,14 @@ let gradientCases: [String: GradientCase] = [
     "sparseProduct (learnable values)": GradientCase(shapes: [(7, 1), (5, 3)]) { p in
         Tensor.sparseProduct(adjacency.matrix, values: p[0], p[1])
     },
+    "sparseProduct (stored pattern, square)": GradientCase(shapes: [(8, 1), (5, 3)]) { p in
+        Tensor.sparseProduct(SparsePattern(square.matrix), values: p[0], p[1])
+    },
+    "edgeDots": GradientCase(shapes: [(5, 3)]) { Tensor.edgeDots(SparsePattern(square.matrix), $0[0]) },
+    // Positive values, as DCCF's (cos + 1)/2 weights: every row sum is away from 0.
+    "normalizeWithinRows": GradientCase(shapes: [(8, 1)], fill: { abs($0) + 0.2 }) { p in
+        Tensor.normalizeWithinRows(SparsePattern(square.matrix), values: p[0])
+    },
     "scaled by a learnable scalar": GradientCase(shapes: [(3, 4), (1, 1)]) { Tensor.scaled($0[0], by: $0[1]) },
     // Positive entries (rows must have positive sums): |x| + 0.2.
     "symmetricNormalizeDense": GradientCase(shapes: [(4, 4)], fill: { abs($0) + 0.2 }) { Tensor.symmetricNormalizeDense($0[0]) },
@@ -186,6 +194,32 @@ let gradientCases: [String: GradientCase] = [
         #expect(maxDifference(fusedValue, chainValue) < 1e-5)
         for k in 0..<6 { #expect(maxDifference(fusedGrads[k], chainGrads[k]) < 1e-4, "input \(k)") }
         #expect(fusedValue.storage.contains(0), "dropout zeroed some entries")
+    }
+
+    /// The tiled InfoNCE (several pieces of several tiles) against the loss written out with dense ops.
+    @Test func tiledInfoNCEMatchesTheDenseForm() {
+        var rng = SeededGenerator(seed: 31)
+        func random(_ r: Int, _ c: Int) -> Matrix { Matrix(rows: r, cols: c, values: (0..<(r * c)).map { _ in 2 * rng.nextFloat() - 1 }) }
+        let (n, m, d) = (700, 9000, 5)  // 233-row tiles, 3 pieces
+        let a0 = random(n, d), c0 = random(m, d)
+        let positives = (0..<n).map { _ in Int32(rng.next() % UInt64(m)) }
+        func run(tiled: Bool) -> (Float, Matrix, Matrix) {
+            let a = Tensor(parameter: a0), c = Tensor(parameter: c0)
+            let loss: Tensor
+            if tiled {
+                loss = Loss.infoNCE(anchors: a, candidates: c, positives: positives, temperature: 0.3)
+            } else {
+                let logits = Tensor.scale(Tensor.matmul(a, c, transposeB: true), 1 / 0.3)
+                let picked = Matrix(rows: n, cols: m, values: (0..<(n * m)).map { positives[$0 / m] == Int32($0 % m) ? 1 : 0 })
+                loss = Tensor.scale(Tensor.sum(Tensor.logSoftmaxRows(logits) * Tensor(picked)), -1 / Float(n))
+            }
+            loss.backward()
+            return (loss.value.storage[0], a.grad!, c.grad!)
+        }
+        let tiled = run(tiled: true), dense = run(tiled: false)
+        #expect(abs(tiled.0 - dense.0) < 1e-4 * abs(dense.0))
+        #expect(maxDifference(tiled.1, dense.1) < 1e-6)
+        #expect(maxDifference(tiled.2, dense.2) < 1e-6)
     }
 
     @Test func sharedSubgraphsAccumulate() {

@@ -3,7 +3,7 @@ import Foundation
 import AffinityCore
 import AffinityData
 import AffinityEval
-import AffinityModels
+@testable import AffinityModels
 import AffinityTestSupport
 
 @Suite struct GraphModelTests {
@@ -87,6 +87,29 @@ import AffinityTestSupport
         try model.fit(TrainingData(split: split), context: TrainingContext(seed: 1))
         let ours = testNDCG(model, split), baseline = try mostPopNDCG(split)
         #expect(ours > baseline * 1.05, "simgcl \(ours) vs mostpop \(baseline)")
+    }
+
+    /// SimGCL propagates the last layer of its clean encoder and noisy views on the batch rows only, with noise
+    /// keyed by node: reading a few rows must equal reading them from the layers computed on every node.
+    @Test func simGCLBatchRowViewsEqualTheFullPropagation() throws {
+        let split = try DataSplit.make(ClusteredWorld.dataset(), strategy: .userRandomRatio([0.8, 0.1, 0.1]), seed: 2020)
+        var h = Hyperparameters(["epochs": "1", "embedding_size": "8", "n_layers": "3"])
+        let model = try SimGCL(&h)
+        try model.fit(TrainingData(split: split), context: TrainingContext(seed: 3))
+        let nodes = split.userCount + split.itemCount
+        let rows: [Int32] = [5, 0, Int32(nodes - 1), 5]
+        for key in [nil, SeededGenerator(seed: 7)] {
+            let atRows = model.layerMean(at: rows, firstHop: nil, key: key).value
+            let full = model.layerMean(at: (0..<Int32(nodes)).map { $0 }, firstHop: nil, key: key).value
+            for (i, r) in rows.enumerated() {
+                for c in 0..<8 { #expect(abs(atRows[i, c] - full[Int(r), c]) < 1e-6) }
+            }
+        }
+        // The views differ from the clean encoder by the (propagated) noise.
+        let clean = model.layerMean(at: rows, firstHop: nil, key: nil).value
+        let noisy = model.layerMean(at: rows, firstHop: nil, key: SeededGenerator(seed: 7)).value
+        let shift = (0..<8).map { c in noisy[0, c] - clean[0, c] }.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        #expect(shift > 0.01)
     }
 
     /// DCCF's per-edge masks are costly in a debug build, so it learns on the small clustered world.

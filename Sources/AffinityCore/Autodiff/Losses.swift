@@ -21,43 +21,87 @@ public enum Loss {
         return ranking + Tensor.scale(embeddingPenalty([u, i, j], batchSize: u.rows, squared: squared), penalty)
     }
 
-    /// InfoNCE (van den Oord et al. 2018) with temperature τ, as used by SGL, SimGCL, LightGCL and SIGE:
+    /// InfoNCE (van den Oord et al. 2018) with temperature τ, as used by SGL, SimGCL, LightGCL, DCCF and SIGE:
     /// for anchor row i with positive candidate p_i,
     /// −mean_i [ ⟨a_i, c_{p_i}⟩/τ − log Σ_j exp(⟨a_i, c_j⟩/τ) ].
     /// In-batch negatives: `candidates` is the other view of the same batch and `positives = 0..<n`; all
     /// negatives: `candidates` is every node's embedding. Inputs are used as given (normalise them first for
-    /// cosine similarity). Fused: the `[n, m]` logits never enter the graph.
+    /// cosine similarity).
+    ///
+    /// Fused and tiled: the `[n, m]` logits are never formed whole. Anchors are cut into fixed pieces, each on
+    /// one worker, and each piece into tiles of a few MB of logits; a tile's softmax gives its rows' losses and,
+    /// at once, its share of the gradient (the loss is a scalar, so the backward pass only rescales):
+    /// ∂/∂logits = (softmax − onehot(p)) / n, dA = ∂·C / τ, dC = ∂ᵀ·A / τ. The pieces' parts of dC are summed in
+    /// piece order, and the pieces depend only on n and m, so results do not depend on the thread count.
     public static func infoNCE(anchors: Tensor, candidates: Tensor, positives: [Int32], temperature: Float) -> Tensor {
-        let n = anchors.rows, m = candidates.rows
+        let n = anchors.rows, m = candidates.rows, d = anchors.cols
         precondition(positives.count == n && anchors.cols == candidates.cols, "infoNCE: shape mismatch")
-        var logits = BLAS.matmul(anchors.value, candidates.value, transB: true)   // [n, m]
+        precondition(positives.allSatisfy { $0 >= 0 && Int($0) < m }, "infoNCE: positive out of range")
+        guard n > 0 else { return Tensor(Matrix(rows: 1, cols: 1)) }
+        let needAnchors = anchors.requiresGrad, needCandidates = candidates.requiresGrad
+        let tileRows = min(max(16, (1 << 21) / max(m, 1)), 256)          // ≤ 8 MB of logits per tile
+        let pieces = min(8, (n + tileRows - 1) / tileRows)
         var rowLoss = [Double](repeating: 0, count: n)
-        let invT = 1 / temperature
-        logits.storage.withUnsafeMutableBufferPointer { lg in
-            rowLoss.withUnsafeMutableBufferPointer { rl in
-                positives.withUnsafeBufferPointer { pos in
-                    let p = UnsafeSendable((lg.baseAddress!, rl.baseAddress!, pos.baseAddress!))
-                    Parallel.forEachChunk(0..<n, minimumChunk: 64) { rows in
-                        let (l, out, ps) = p.value
-                        // Softmax of logits/τ per row, kept for the backward pass; loss_i = log Σ exp − logit_pos.
-                        affinity_softmax_rows(l + rows.lowerBound * m, Int64(rows.count), Int64(m), invT,
-                                              ps + rows.lowerBound, out + rows.lowerBound)
+        var dAnchors = Matrix(uninitializedRows: needAnchors ? n : 0, cols: d)
+        var partials = [Float](repeating: 0, count: needCandidates ? pieces * m * d : 0)
+        anchors.value.storage.withUnsafeBufferPointer { a in
+        candidates.value.storage.withUnsafeBufferPointer { c in
+        positives.withUnsafeBufferPointer { pos in
+        rowLoss.withUnsafeMutableBufferPointer { loss in
+        dAnchors.storage.withUnsafeMutableBufferPointer { da in
+        partials.withUnsafeMutableBufferPointer { dc in
+            let p = UnsafeSendable((a.baseAddress!, c.baseAddress!, pos.baseAddress!, loss.baseAddress!, da.baseAddress, dc.baseAddress))
+            BLAS.singleThreaded {
+                Parallel.forEach(0..<pieces) { piece in
+                    let (a, c, pos, loss, da, dc) = p.value
+                    var tile = [Float](repeating: 0, count: min(tileRows, n) * m)
+                    tile.withUnsafeMutableBufferPointer { t in
+                        let t = t.baseAddress!
+                        var start = n * piece / pieces
+                        let end = n * (piece + 1) / pieces
+                        while start < end {
+                            let b = min(tileRows, end - start)
+                            BLAS.sgemm(transA: false, transB: true, m: b, n: m, k: d, alpha: 1, a: a + start * d, lda: d,
+                                       b: c, ldb: d, beta: 0, c: t, ldc: m)
+                            // Softmax of logits/τ per row, in place; loss_i = log Σ exp − logit_pos.
+                            affinity_softmax_rows(t, Int64(b), Int64(m), 1 / temperature, pos + start, loss + start)
+                            for i in 0..<b { t[i * m + Int(pos[start + i])] -= 1 }
+                            if let da {
+                                BLAS.sgemm(transA: false, transB: false, m: b, n: d, k: m, alpha: 1, a: t, lda: m,
+                                           b: c, ldb: d, beta: 0, c: da + start * d, ldc: d)
+                            }
+                            if let dc {
+                                BLAS.sgemm(transA: true, transB: false, m: m, n: d, k: b, alpha: 1, a: t, lda: m,
+                                           b: a + start * d, ldb: d, beta: 1, c: dc + piece * m * d, ldc: d)
+                            }
+                            start += b
+                        }
+                    }
+                }
+            }
+        } } } } } }
+        var dCandidates = Matrix(rows: 0, cols: d)
+        if needCandidates {
+            dCandidates = Matrix(uninitializedRows: m, cols: d)
+            dCandidates.storage.withUnsafeMutableBufferPointer { out in
+                partials.withUnsafeBufferPointer { parts in
+                    let p = UnsafeSendable((out.baseAddress!, parts.baseAddress!))
+                    Parallel.forEachChunk(0..<(m * d), minimumChunk: 1 << 16) { range in
+                        let (out, parts) = p.value
+                        for k in range {
+                            var sum: Float = 0
+                            for piece in 0..<pieces { sum += parts[piece * m * d + k] }
+                            out[k] = sum
+                        }
                     }
                 }
             }
         }
         let total = rowLoss.reduce(0, +)
-        let probabilities = logits
-        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(n))), inputs: [anchors, candidates]) { node in
-            // d loss / d logits_ij = (softmax_ij − [j = p_i]) / n, and logits = A Cᵀ / τ.
-            var g = probabilities
+        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(max(n, 1)))), inputs: [anchors, candidates]) { node in
             let scale = node.grad!.storage[0] / (Float(n) * temperature)
-            g.storage.withUnsafeMutableBufferPointer { gs in
-                for i in 0..<n { gs[i * m + Int(positives[i])] -= 1 }
-                Elementwise.run(gs.count) { r in for k in r { gs[k] *= scale } }
-            }
-            if anchors.requiresGrad { anchors.accumulate(BLAS.matmul(g, candidates.value)) }
-            if candidates.requiresGrad { candidates.accumulate(BLAS.matmul(g, anchors.value, transA: true)) }
+            if needAnchors { anchors.accumulate(Elementwise.axpby(scale, dAnchors, 0, nil)) }
+            if needCandidates { candidates.accumulate(Elementwise.axpby(scale, dCandidates, 0, nil)) }
         }
     }
 

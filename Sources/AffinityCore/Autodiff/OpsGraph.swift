@@ -92,26 +92,81 @@ extension Tensor {
 
 extension Tensor {
     /// `A · X` for a sparse `A` with a fixed pattern and learnable values (`[nnz, 1]`, in the pattern's
-    /// CSR order; the pattern's own values are ignored). Gradients: dX = Aᵀ·G, dv_p = ⟨G_row(p), X_col(p)⟩.
+    /// CSR order; the pattern's own values are ignored).
     public static func sparseProduct(_ pattern: SparseMatrix, values: Tensor, _ x: Tensor) -> Tensor {
-        precondition(values.rows == pattern.nonZeros && values.cols == 1 && pattern.cols == x.rows, "sparseProduct: shape mismatch")
-        let a = pattern.withValues(values.value.storage)
-        return Tensor(a.multiply(x.value), inputs: [values, x]) { node in
+        sparseProduct(SparsePattern(pattern), values: values, x)
+    }
+
+    /// `A · X` for the pattern with learnable values. Gradients: dX = Aᵀ·G (the pattern's stored transpose),
+    /// dv_p = ⟨G_row(p), X_col(p)⟩ (a sampled product).
+    public static func sparseProduct(_ pattern: SparsePattern, values: Tensor, _ x: Tensor) -> Tensor {
+        precondition(values.rows == pattern.nonZeros && values.cols == 1 && pattern.matrix.cols == x.rows, "sparseProduct: shape mismatch")
+        return Tensor(pattern.matrix(values: values.value.storage).multiply(x.value), inputs: [values, x]) { node in
             let g = node.grad!
-            if x.requiresGrad { x.accumulate(a.transposed().multiply(g)) }
+            if x.requiresGrad { x.accumulate(pattern.transpose(values: values.value.storage).multiply(g)) }
             if values.requiresGrad {
-                let d = x.cols
-                var dv = Matrix(rows: pattern.nonZeros, cols: 1)
-                for r in 0..<pattern.rows {
-                    for p in pattern.rowStart[r]..<pattern.rowStart[r + 1] {
-                        let c = Int(pattern.colIndex[p])
-                        var s: Float = 0
-                        for k in 0..<d { s += g.storage[r * d + k] * x.value.storage[c * d + k] }
-                        dv.storage[p] = s
+                values.accumulate(Matrix(rows: pattern.nonZeros, cols: 1, values: pattern.sampledDots(g, x.value)))
+            }
+        }
+    }
+
+    /// `[nnz, 1]`: ⟨x_r, x_c⟩ for every entry (r, c) of a square pattern over the rows of `x` (with unit rows, the
+    /// edge cosines of DCCF eq. 6), without gathering `[nnz, d]` endpoint tables. Gradient: with A_g the pattern
+    /// holding the incoming gradient, dX = A_g·X + A_gᵀ·X.
+    public static func edgeDots(_ pattern: SparsePattern, _ x: Tensor) -> Tensor {
+        precondition(pattern.matrix.rows == x.rows && pattern.matrix.cols == x.rows, "edgeDots: shape mismatch")
+        return Tensor(Matrix(rows: pattern.nonZeros, cols: 1, values: pattern.sampledDots(x.value, x.value)), inputs: [x]) { node in
+            guard x.requiresGrad else { return }
+            let g = node.grad!.storage
+            var dx = pattern.matrix(values: g).multiply(x.value)
+            pattern.transpose(values: g).multiply(x.value, into: &dx, beta: 1)
+            x.accumulate(dx)
+        }
+    }
+
+    /// `[nnz, 1]`: each value divided by the sum of its row's values, m_p = v_p / S_row(p) (DCCF's D⁻¹ of the
+    /// α-weighted adjacency, eq. 7; a row summing to 0 gets 0, as the official code's `nan_to_num`).
+    /// Gradient: dv_p = (g_p − Σ_{q in the row} g_q m_q) / S_row(p).
+    public static func normalizeWithinRows(_ pattern: SparsePattern, values: Tensor) -> Tensor {
+        precondition(values.rows == pattern.nonZeros && values.cols == 1, "normalizeWithinRows: shape mismatch")
+        let starts = pattern.matrix.rowStart
+        var inverseSums = [Float](repeating: 0, count: pattern.matrix.rows)
+        var out = Matrix(uninitializedRows: pattern.nonZeros, cols: 1)
+        values.value.storage.withUnsafeBufferPointer { v in
+            out.storage.withUnsafeMutableBufferPointer { o in
+                inverseSums.withUnsafeMutableBufferPointer { inv in
+                    let p = UnsafeSendable((v.baseAddress, o.baseAddress, inv.baseAddress!))
+                    Parallel.forEachChunk(0..<pattern.matrix.rows, minimumChunk: 1024) { rows in
+                        let (v, o, inv) = p.value
+                        for r in rows {
+                            var sum: Float = 0
+                            for q in starts[r]..<starts[r + 1] { sum += v![q] }
+                            inv[r] = sum != 0 ? 1 / sum : 0
+                            for q in starts[r]..<starts[r + 1] { o![q] = v![q] * inv[r] }
+                        }
                     }
                 }
-                values.accumulate(dv)
             }
+        }
+        let normalized = out, inverse = inverseSums
+        return Tensor(out, inputs: [values]) { node in
+            var dv = Matrix(uninitializedRows: pattern.nonZeros, cols: 1)
+            node.grad!.storage.withUnsafeBufferPointer { g in
+                normalized.storage.withUnsafeBufferPointer { m in
+                    dv.storage.withUnsafeMutableBufferPointer { d in
+                        let p = UnsafeSendable((g.baseAddress, m.baseAddress, d.baseAddress))
+                        Parallel.forEachChunk(0..<pattern.matrix.rows, minimumChunk: 1024) { rows in
+                            let (g, m, d) = p.value
+                            for r in rows {
+                                var weighted: Float = 0
+                                for q in starts[r]..<starts[r + 1] { weighted += g![q] * m![q] }
+                                for q in starts[r]..<starts[r + 1] { d![q] = (g![q] - weighted) * inverse[r] }
+                            }
+                        }
+                    }
+                }
+            }
+            values.accumulate(dv)
         }
     }
 }

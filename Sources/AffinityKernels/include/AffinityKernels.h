@@ -88,6 +88,10 @@ void affinity_spmm_rows_ex(const int64_t *row_start, const int32_t *col, const f
 void affinity_spmm_gather(const int64_t *row_start, const int32_t *col, const float *values,
                           const float *x, int32_t d, const int32_t *rows, int32_t count, float *out);
 
+/// Sampled dense–dense product: out[p] = ⟨left[r], right[col[p]]⟩ for the nonzeros p of rows [row_begin, row_end).
+void affinity_sddmm_rows(const int64_t *row_start, const int32_t *col, const float *left, const float *right,
+                         int32_t d, int32_t row_begin, int32_t row_end, float *out);
+
 /// mask[r] = 1 if row r of the [rows, d] matrix x has a non-zero entry, else 0, for r in [begin, end).
 void affinity_nonzero_rows(const float *x, int32_t d, int32_t begin, int32_t end, uint8_t *mask);
 

@@ -35,11 +35,8 @@ public final class DCCF: GradientModel, EmbeddingModel {
     public private(set) var itemIntents = Tensor(parameter: Matrix(rows: 0, cols: 0))
     public private(set) var history: [EpochReport] = []
     private var graph: BipartiteGraph?
-    /// The unnormalised bipartite adjacency (both directions), its edges' heads and tails, and the
-    /// head-membership matrix [nodes, edges] that sums edge values per head.
-    private var pattern = SparseMatrix(rows: 0, cols: 0, rowIndices: [], colIndices: [])
-    private var heads: [Int32] = []
-    private var headSums: SparseOperator?
+    /// The unnormalised bipartite adjacency (both directions): the edges (h, t) the masks weigh.
+    private var edges: SparsePattern?
 
     public var parameters: [Tensor] { [nodeTable, userIntents, itemIntents] }
     public private(set) var userEmbeddings = Matrix(rows: 0, cols: 0)
@@ -66,24 +63,17 @@ public final class DCCF: GradientModel, EmbeddingModel {
         nodeTable = graph.nodeTable(dimension: dimension, rng: &rng) { xavierNormal(rows: $0, cols: $1, rng: &$2) }
         userIntents = Tensor(parameter: xavierNormal(rows: dimension, cols: intents, rng: &rng))
         itemIntents = Tensor(parameter: xavierNormal(rows: dimension, cols: intents, rng: &rng))
-        pattern = GraphNormalization.bipartite(data.userItems)
-        heads = [Int32](repeating: 0, count: pattern.nonZeros)
-        for r in 0..<pattern.rows { for p in pattern.rowStart[r]..<pattern.rowStart[r + 1] { heads[p] = Int32(r) } }
-        headSums = SparseOperator(SparseMatrix(rows: pattern.rows, cols: pattern.nonZeros, rowIndices: heads,
-                                               colIndices: (0..<Int32(pattern.nonZeros)).map { $0 }))
+        edges = SparsePattern(GraphNormalization.bipartite(data.userItems))
         parametersDidChange()
         history = try Trainer(settings: training).fit(self, data: data, context: context)
     }
 
     /// The learned mask of eq. 6–7 from a view `v` of every node: α_e = (cos(v_h, v_t) + 1)/2, divided by
-    /// the sum of α over the head's edges.
+    /// the sum of α over the head's edges. Fused edge ops: no `[edges, d]` endpoint tables.
     private func adaptiveMask(_ v: Tensor) -> Tensor {
-        let unit = Tensor.normalizeRows(v)
-        let cosine = Tensor.rowDot(Tensor.gather(unit, rows: heads), Tensor.gather(unit, rows: pattern.colIndex))
+        let cosine = Tensor.edgeDots(edges!, Tensor.normalizeRows(v))
         let alpha = Tensor.scale(cosine + Tensor(Matrix(rows: cosine.rows, cols: 1, repeating: 1)), 0.5)
-        let sums = Tensor.spmm(headSums!, alpha)
-        let inverse = Tensor.exp(-Tensor.log(Tensor.clamp(sums, lower: 1e-12, upper: .greatestFiniteMagnitude)))
-        return alpha * Tensor.gather(inverse, rows: heads)
+        return Tensor.normalizeWithinRows(edges!, values: alpha)
     }
 
     private struct Views { var final: Tensor; var graph: [Tensor], intent: [Tensor], graphMasked: [Tensor], intentMasked: [Tensor] }
@@ -99,8 +89,8 @@ public final class DCCF: GradientModel, EmbeddingModel {
                 Tensor.matmul(Tensor.softmaxRows(Tensor.matmul(users, intents.0)), intents.0, transposeB: true),
                 Tensor.matmul(Tensor.softmaxRows(Tensor.matmul(items, intents.1)), intents.1, transposeB: true),
             ])
-            let h = Tensor.sparseProduct(pattern, values: adaptiveMask(z), current)
-            let s = Tensor.sparseProduct(pattern, values: adaptiveMask(r), current)
+            let h = Tensor.sparseProduct(edges!, values: adaptiveMask(z), current)
+            let s = Tensor.sparseProduct(edges!, values: adaptiveMask(r), current)
             views.graph.append(z); views.intent.append(r); views.graphMasked.append(h); views.intentMasked.append(s)
             current = z + r + h + s + current
             total = total + current
