@@ -3,20 +3,24 @@
 # budget: each model trains EPOCHS epochs with its paper's defaults (configs/MODEL.yaml when there is one;
 # Gowalla has no validation split, so no early stopping) and reports test Recall@20 / NDCG@20 and the fit time.
 #   Benchmarks/ssl_gowalla.sh [EPOCHS] [MODELS]        (default 10, "lightgcn simgcl sgl dccf lightgcl")
+# CURVE=N also logs test Recall/NDCG every N epochs (`--curve`: it never selects or stops).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-10}; models=${2:-"lightgcn simgcl sgl dccf lightgcl"}
+curve=(); [ "${CURVE:-0}" -gt 0 ] && curve=(--curve "$CURVE")
 swift build -c release --product affinity >/dev/null
 out=Benchmarks/out/ssl-gowalla-$epochs; mkdir -p "$out"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  epochs: $epochs"
 for model in $models; do
   config=(); [ -f "configs/$model.yaml" ] && config=(--config "configs/$model.yaml")
   .build/release/affinity train --data ../shared/data/gowalla --model "$model" "${config[@]}" --set epochs="$epochs" \
-    --set topk=20 --quiet --output "$out/$model.json" > "$out/$model.txt"
+    --set topk=20 "${curve[@]}" --quiet --output "$out/$model.json" > "$out/$model.txt"
   python3 - "$out/$model.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); r = r[0] if isinstance(r, list) else r
 m = r["metrics"]["test"]
 print(f"{r['model']:<10} recall@20 {m['recall@20']:.4f}  ndcg@20 {m['ndcg@20']:.4f}  fit {r['timings']['fit_s']:.0f} s")
+curve = sorted((int(k.split('_')[-1]), v) for k, v in r["metrics"].items() if k.startswith("curve_epoch_"))
+for epoch, c in curve: print(f"  epoch {epoch:>3}: recall@20 {c['recall@20']:.4f}  ndcg@20 {c['ndcg@20']:.4f}")
 PY
 done
