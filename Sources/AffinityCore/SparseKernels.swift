@@ -136,9 +136,6 @@ public struct SparsePattern: Sendable {
 
     public var nonZeros: Int { matrix.nonZeros }
 
-    /// The matrix with `values` (in the pattern's CSR order).
-    public func matrix(values: [Float]) -> SparseMatrix { matrix.withValues(values) }
-
     /// Its transpose, with `values` given in the pattern's order.
     public func transpose(values: [Float]) -> SparseMatrix {
         transpose.withValues(transposeSource.map { values[$0] })

@@ -98,7 +98,7 @@ public enum Loss {
             }
         }
         let total = rowLoss.reduce(0, +)
-        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(max(n, 1)))), inputs: [anchors, candidates]) { node in
+        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(n))), inputs: [anchors, candidates]) { node in
             let scale = node.grad!.storage[0] / (Float(n) * temperature)
             if needAnchors { anchors.accumulate(Elementwise.axpby(scale, dAnchors, 0, nil)) }
             if needCandidates { candidates.accumulate(Elementwise.axpby(scale, dCandidates, 0, nil)) }
@@ -145,7 +145,7 @@ extension Loss {
         }
         var total: Double = 0
         for x in diff { total -= Double(-softplusValue(-x)) }   // −log σ(x) = softplus(−x)
-        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(max(n, 1)))), inputs: [userTable, itemTable]) { node in
+        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(n))), inputs: [userTable, itemTable]) { node in
             let g = node.grad!.storage[0]
             let coef = diff.map { -g * stableSigmoid(-$0) / Float(n) }
             var du = [Float](repeating: 0, count: n * d), dpos = du, dneg = du

@@ -101,7 +101,7 @@ extension Tensor {
     /// dv_p = ⟨G_row(p), X_col(p)⟩ (a sampled product).
     public static func sparseProduct(_ pattern: SparsePattern, values: Tensor, _ x: Tensor) -> Tensor {
         precondition(values.rows == pattern.nonZeros && values.cols == 1 && pattern.matrix.cols == x.rows, "sparseProduct: shape mismatch")
-        return Tensor(pattern.matrix(values: values.value.storage).multiply(x.value), inputs: [values, x]) { node in
+        return Tensor(pattern.matrix.withValues(values.value.storage).multiply(x.value), inputs: [values, x]) { node in
             let g = node.grad!
             if x.requiresGrad { x.accumulate(pattern.transpose(values: values.value.storage).multiply(g)) }
             if values.requiresGrad {
@@ -118,7 +118,7 @@ extension Tensor {
         return Tensor(Matrix(rows: pattern.nonZeros, cols: 1, values: pattern.sampledDots(x.value, x.value)), inputs: [x]) { node in
             guard x.requiresGrad else { return }
             let g = node.grad!.storage
-            var dx = pattern.matrix(values: g).multiply(x.value)
+            var dx = pattern.matrix.withValues(g).multiply(x.value)
             pattern.transpose(values: g).multiply(x.value, into: &dx, beta: 1)
             x.accumulate(dx)
         }

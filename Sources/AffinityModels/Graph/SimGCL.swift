@@ -74,7 +74,7 @@ public final class SimGCL: GradientModel, EmbeddingModel {
         guard let graph else { return Tensor.gather(nodeTable, rows: rows) }
         var e = nodeTable
         var total: Tensor? = nil
-        for k in 1..<max(layers, 1) {
+        for k in 1..<layers {
             e = k == 1 ? (firstHop ?? Tensor.spmm(graph.adjacency, e)) : Tensor.spmm(graph.adjacency, e)
             if let key { e = e + Tensor(noise(e.value, nodes: nil, key: key.derived(stream: UInt64(k)))) }
             let part = Tensor.gather(e, rows: rows)

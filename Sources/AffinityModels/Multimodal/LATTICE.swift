@@ -92,7 +92,7 @@ public final class LATTICE: GradientModel, EmbeddingModel, ColdStartCapable {
     }
 
     /// The learned graph on a sparse pattern: (pattern, values `[nnz, 1]` with their gradient).
-    private func sparseLearnedAdjacency(features: [Tensor], logits: Tensor) -> (SparseMatrix, Tensor) {
+    private func sparseLearnedAdjacency(features: [Tensor], logits: Tensor) -> (SparsePattern, Tensor) {
         let n = features[0].rows
         let alpha = Tensor.softmaxRows(logits)
         let units = zip(features, projections).map { Tensor.normalizeRows($0.1($0.0)) }
@@ -111,7 +111,7 @@ public final class LATTICE: GradientModel, EmbeddingModel, ColdStartCapable {
         var rows: [Int32] = [], cols: [Int32] = []
         for g in learnedPatterns + initialGraphs { for r in 0..<n { for p in g.rowStart[r]..<g.rowStart[r + 1] { rows.append(Int32(r)); cols.append(g.colIndex[p]) } } }
         let union = SparseMatrix(rows: n, cols: n, rowIndices: rows, colIndices: cols)
-        let pattern = union.withValues([Float](repeating: 1, count: union.nonZeros))
+        let pattern = SparsePattern(union)
         var rowOf = [Int32](repeating: 0, count: union.nonZeros)
         for r in 0..<n { for p in union.rowStart[r]..<union.rowStart[r + 1] { rowOf[p] = Int32(r) } }
         let colOf = union.colIndex
@@ -128,7 +128,7 @@ public final class LATTICE: GradientModel, EmbeddingModel, ColdStartCapable {
         }
         var learned: Tensor? = nil, initial: Tensor? = nil
         for m in 0..<units.count {
-            let similarity = Tensor.rowDot(Tensor.gather(units[m], rows: rowOf), Tensor.gather(units[m], rows: colOf))
+            let similarity = Tensor.edgeDots(pattern, units[m])
             let weight = Tensor.sliceColumns(alpha, m..<(m + 1))
             let l = Tensor.scaled(similarity * Tensor(onUnion(learnedPatterns[m], ones: true)), by: weight)
             let i = Tensor.scaled(Tensor(onUnion(initialGraphs[m], ones: false)), by: weight)
@@ -171,7 +171,7 @@ public final class LATTICE: GradientModel, EmbeddingModel, ColdStartCapable {
 
     /// The item-graph product with a differentiable dense graph (an epoch's first batch) or the epoch's
     /// detached sparse one.
-    private enum ItemGraph { case learned(Tensor), learnedSparse(SparseMatrix, Tensor), fixed(SparseOperator) }
+    private enum ItemGraph { case learned(Tensor), learnedSparse(SparsePattern, Tensor), fixed(SparseOperator) }
 
     /// The current learned graph, differentiable (dense or sparse per `dense_graph`), and its detached CSR form.
     private func currentGraph(features: [Tensor], logits: Tensor) -> (ItemGraph, SparseOperator) {
@@ -180,7 +180,7 @@ public final class LATTICE: GradientModel, EmbeddingModel, ColdStartCapable {
             return (.learned(learned), Self.sparse(learned.value))
         }
         let (pattern, values) = sparseLearnedAdjacency(features: features, logits: logits)
-        return (.learnedSparse(pattern, values), SparseOperator(pattern.withValues(values.value.storage)))
+        return (.learnedSparse(pattern, values), SparseOperator(pattern.matrix.withValues(values.value.storage)))
     }
 
     private func encode(_ table: Tensor, adjacency: ItemGraph) -> (nodes: Tensor, items: Tensor) {
