@@ -4,17 +4,21 @@
 # Gowalla has no validation split, so no early stopping) and reports test Recall@20 / NDCG@20 and the fit time.
 #   Benchmarks/ssl_gowalla.sh [EPOCHS] [MODELS]        (default 10, "lightgcn simgcl sgl dccf lightgcl")
 # CURVE=N also logs test Recall/NDCG every N epochs (`--curve`: it never selects or stops).
+# VERBOSE=1 keeps the epoch log (and curve lines) in Benchmarks/out/ssl-gowalla-EPOCHS/MODEL.txt as the run
+# goes, for runs of hours; AFFINITY_BIN=PATH runs that binary (e.g. a copy, so rebuilding does not touch it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-10}; models=${2:-"lightgcn simgcl sgl dccf lightgcl"}
 curve=(); [ "${CURVE:-0}" -gt 0 ] && curve=(--curve "$CURVE")
-swift build -c release --product affinity >/dev/null
+quiet=(--quiet); [ "${VERBOSE:-0}" = 1 ] && quiet=()
+bin=${AFFINITY_BIN:-}
+if [ -z "$bin" ]; then swift build -c release --product affinity >/dev/null; bin=.build/release/affinity; fi
 out=Benchmarks/out/ssl-gowalla-$epochs; mkdir -p "$out"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  epochs: $epochs"
 for model in $models; do
   config=(); [ -f "configs/$model.yaml" ] && config=(--config "configs/$model.yaml")
-  .build/release/affinity train --data ../shared/data/gowalla --model "$model" "${config[@]}" --set epochs="$epochs" \
-    --set topk=20 "${curve[@]}" --quiet --output "$out/$model.json" > "$out/$model.txt"
+  "$bin" train --data ../shared/data/gowalla --model "$model" "${config[@]}" --set epochs="$epochs" \
+    --set topk=20 "${curve[@]}" "${quiet[@]}" --output "$out/$model.json" > "$out/$model.txt" 2>&1
   python3 - "$out/$model.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); r = r[0] if isinstance(r, list) else r

@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Micro-benchmarks used by the scripts in Benchmarks/ (JSON output).",
         shouldDisplay: false,
-        subcommands: [EvaluateBench.self, LoadBench.self, SpmmBench.self, GemmBench.self, BPREpochBench.self, ServeLoopBench.self, UnlearnBench.self, ItemGraphBench.self])
+        subcommands: [EvaluateBench.self, LoadBench.self, SpmmBench.self, GemmBench.self, BPREpochBench.self, ServeLoopBench.self, UnlearnBench.self, ItemGraphBench.self, InfoNCEBench.self])
 }
 
 /// Building a cosine kNN item graph over random feature rows (what a modality costs at load time).
@@ -29,6 +29,48 @@ struct ItemGraphBench: ParsableCommand {
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         print(jsonLine([("bench", "item-graph"), ("items", items), ("dimensions", dimensions), ("k", k),
                         ("seconds", seconds), ("edges", graph.nonZeros), ("threads", Parallel.threads)]))
+    }
+}
+
+/// `Loss.infoNCE` forward and backward (the SSL models' contrastive term) for SGL's Gowalla shapes by default:
+/// a batch of unit-norm anchors against every user.
+struct InfoNCEBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "infonce")
+    @Option var anchors = 2048
+    @Option var candidates = 29858
+    @Option var dim = 64
+    @Option var repeats = 10
+    @Option(help: "Logit floats per tile (0: the default).") var tileFloats = 0
+
+    func run() throws {
+        var rng = SeededGenerator(seed: 3)
+        func unitRows(_ n: Int) -> Matrix {
+            var m = Matrix(rows: n, cols: dim, values: (0..<(n * dim)).map { _ in rng.nextGaussian() })
+            for r in 0..<n {
+                var norm: Float = 0
+                for c in 0..<dim { norm += m[r, c] * m[r, c] }
+                for c in 0..<dim { m[r, c] /= norm.squareRoot() }
+            }
+            return m
+        }
+        let a = Tensor(parameter: unitRows(anchors)), c = Tensor(parameter: unitRows(candidates))
+        let positives = (0..<anchors).map { _ in Int32(rng.next() % UInt64(candidates)) }
+        var loss: Float = 0
+        func once() {
+            a.zeroGrad(); c.zeroGrad()
+            let l = Loss.infoNCE(anchors: a, candidates: c, positives: positives, temperature: 0.2,
+                                 maxTileFloats: tileFloats > 0 ? tileFloats : Loss.infoNCETileFloats)
+            l.backward()
+            loss = l.value.storage[0]
+        }
+        once()
+        var times: [Double] = []
+        for _ in 0..<repeats { times.append(timed { once() }.1) }
+        let s = median(times)
+        print(jsonLine([("bench", "infonce"), ("anchors", anchors), ("candidates", candidates), ("dim", dim),
+                        ("tile_floats", tileFloats > 0 ? tileFloats : Loss.infoNCETileFloats), ("median_s", s),
+                        ("gflops", 6 * Double(anchors) * Double(candidates) * Double(dim) / s / 1e9), ("loss", Double(loss)),
+                        ("blas_core", BLAS.coreName), ("threads", Parallel.threads)]))
     }
 }
 

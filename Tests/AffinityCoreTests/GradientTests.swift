@@ -112,6 +112,9 @@ let gradientCases: [String: GradientCase] = [
     "loss infoNCE all negatives": GradientCase(shapes: [(3, 4), (7, 4)]) { p in
         Loss.infoNCE(anchors: p[0], candidates: p[1], positives: [6, 0, 3], temperature: 0.5)
     },
+    "loss infoNCE weighted rows": GradientCase(shapes: [(3, 4), (7, 4)]) { p in
+        Loss.infoNCE(anchors: p[0], candidates: p[1], positives: [6, 0, 3], weights: [2, 1, 3], temperature: 0.5)
+    },
     "loss cosineAlignment": GradientCase(shapes: [(4, 3), (4, 3)]) { Loss.cosineAlignment($0[0], $0[1]) },
     "loss embeddingPenalty squared": GradientCase(shapes: [(4, 3), (4, 3)]) { Loss.embeddingPenalty($0, batchSize: 4, squared: true) },
     "loss embeddingPenalty norm": GradientCase(shapes: [(4, 3), (4, 3)]) { Loss.embeddingPenalty($0, batchSize: 4, squared: false) },
@@ -200,14 +203,14 @@ let gradientCases: [String: GradientCase] = [
     @Test func tiledInfoNCEMatchesTheDenseForm() {
         var rng = SeededGenerator(seed: 31)
         func random(_ r: Int, _ c: Int) -> Matrix { Matrix(rows: r, cols: c, values: (0..<(r * c)).map { _ in 2 * rng.nextFloat() - 1 }) }
-        let (n, m, d) = (700, 9000, 5)  // 233-row tiles, 3 pieces
+        let (n, m, d) = (700, 9000, 5)  // 8 pieces of 87–88 rows, in 50-row tiles
         let a0 = random(n, d), c0 = random(m, d)
         let positives = (0..<n).map { _ in Int32(rng.next() % UInt64(m)) }
         func run(tiled: Bool) -> (Float, Matrix, Matrix) {
             let a = Tensor(parameter: a0), c = Tensor(parameter: c0)
             let loss: Tensor
             if tiled {
-                loss = Loss.infoNCE(anchors: a, candidates: c, positives: positives, temperature: 0.3)
+                loss = Loss.infoNCE(anchors: a, candidates: c, positives: positives, temperature: 0.3, maxTileFloats: 50 * m)
             } else {
                 let logits = Tensor.scale(Tensor.matmul(a, c, transposeB: true), 1 / 0.3)
                 let picked = Matrix(rows: n, cols: m, values: (0..<(n * m)).map { positives[$0 / m] == Int32($0 % m) ? 1 : 0 })
@@ -220,6 +223,29 @@ let gradientCases: [String: GradientCase] = [
         #expect(abs(tiled.0 - dense.0) < 1e-4 * abs(dense.0))
         #expect(maxDifference(tiled.1, dense.1) < 1e-6)
         #expect(maxDifference(tiled.2, dense.2) < 1e-6)
+    }
+
+    @Test func weightedInfoNCEEqualsListingRowsRepeatedly() {
+        // A batch listing rows [2, 0, 2, 1, 2, 0] of a table: once each with weights (3, 2, 1) gives the same loss
+        // and the same gradients for the table and the candidates.
+        var rng = SeededGenerator(seed: 32)
+        func random(_ r: Int, _ c: Int) -> Matrix { Matrix(rows: r, cols: c, values: (0..<(r * c)).map { _ in 2 * rng.nextFloat() - 1 }) }
+        let table0 = random(3, 4), candidates0 = random(40, 4)
+        let list: [Int32] = [2, 0, 2, 1, 2, 0], positiveOf: [Int32] = [7, 31, 5]
+        func run(_ rows: [Int32], weights: [Float]?) -> (Float, Matrix, Matrix) {
+            let table = Tensor(parameter: table0), candidates = Tensor(parameter: candidates0)
+            let loss = Loss.infoNCE(anchors: Tensor.gather(table, rows: rows), candidates: candidates,
+                                    positives: rows.map { positiveOf[Int($0)] }, weights: weights, temperature: 0.4,
+                                    maxTileFloats: 2 * 40)
+            loss.backward()
+            return (loss.value.storage[0], table.grad!, candidates.grad!)
+        }
+        let distinct = DistinctRows(list, bound: 3)
+        #expect(distinct.rows == [2, 0, 1] && distinct.multiplicities == [3, 2, 1])
+        let repeated = run(list, weights: nil), weighted = run(distinct.rows, weights: distinct.multiplicities)
+        #expect(abs(repeated.0 - weighted.0) < 1e-5 * abs(repeated.0))
+        #expect(maxDifference(repeated.1, weighted.1) < 1e-6)
+        #expect(maxDifference(repeated.2, weighted.2) < 1e-6)
     }
 
     @Test func sharedSubgraphsAccumulate() {

@@ -21,51 +21,79 @@ public enum Loss {
         return ranking + Tensor.scale(embeddingPenalty([u, i, j], batchSize: u.rows, squared: squared), penalty)
     }
 
+    /// Logits per tile in `infoNCE` by default: 32 MB, one tile per worker at a time.
+    public static let infoNCETileFloats = 1 << 23
+
     /// InfoNCE (van den Oord et al. 2018) with temperature τ, as used by SGL, SimGCL, LightGCL, DCCF and SIGE:
     /// for anchor row i with positive candidate p_i,
     /// −mean_i [ ⟨a_i, c_{p_i}⟩/τ − log Σ_j exp(⟨a_i, c_j⟩/τ) ].
     /// In-batch negatives: `candidates` is the other view of the same batch and `positives = 0..<n`; all
     /// negatives: `candidates` is every node's embedding. Inputs are used as given (normalise them first for
-    /// cosine similarity).
+    /// cosine similarity). `weights` (one per row) turn the mean into Σ w_i ℓ_i / Σ w_i: a batch that lists a
+    /// node k times can pass it once with weight k, the same loss and gradients for less work.
     ///
     /// Fused and tiled: the `[n, m]` logits are never formed whole. Anchors are cut into fixed pieces, each on
-    /// one worker, and each piece into tiles of a few MB of logits; a tile's softmax gives its rows' losses and,
-    /// at once, its share of the gradient (the loss is a scalar, so the backward pass only rescales):
-    /// ∂/∂logits = (softmax − onehot(p)) / n, dA = ∂·C / τ, dC = ∂ᵀ·A / τ. The pieces' parts of dC are summed in
-    /// piece order, and the pieces depend only on n and m, so results do not depend on the thread count.
-    public static func infoNCE(anchors: Tensor, candidates: Tensor, positives: [Int32], temperature: Float) -> Tensor {
+    /// one worker, and each piece into tiles of at most `maxTileFloats` logits; a tile's softmax gives its rows'
+    /// losses and, at once, its share of the gradient (the loss is a scalar, so the backward pass only rescales):
+    /// ∂/∂logits = w_i (softmax − onehot(p)) / Σw, dA = ∂·C / τ, dC = ∂ᵀ·A / τ. The pieces' parts of dC are summed
+    /// in piece order, and the pieces depend only on n, so results do not depend on the thread count.
+    public static func infoNCE(anchors: Tensor, candidates: Tensor, positives: [Int32], weights: [Float]? = nil,
+                               temperature: Float, maxTileFloats: Int = infoNCETileFloats) -> Tensor {
         let n = anchors.rows, m = candidates.rows, d = anchors.cols
         precondition(positives.count == n && anchors.cols == candidates.cols, "infoNCE: shape mismatch")
         precondition(positives.allSatisfy { $0 >= 0 && Int($0) < m }, "infoNCE: positive out of range")
+        precondition(weights.map { $0.count == n && $0.allSatisfy { $0 > 0 } } ?? true, "infoNCE: one positive weight per row")
         guard n > 0 else { return Tensor(Matrix(rows: 1, cols: 1)) }
         let needAnchors = anchors.requiresGrad, needCandidates = candidates.requiresGrad
-        let tileRows = min(max(16, (1 << 21) / max(m, 1)), 256)          // ≤ 8 MB of logits per tile
-        let pieces = min(8, (n + tileRows - 1) / tileRows)
+        // Pieces depend on n alone (determinism); tiles as tall as the budget allows, since each GEMM call
+        // re-packs the [m, d] candidates: 70-row tiles spent ~20% of the time packing on Gowalla.
+        let pieces = min(8, (n + 15) / 16)
+        let tileRows = max(16, maxTileFloats / max(m, 1))
         var rowLoss = [Double](repeating: 0, count: n)
         var dAnchors = Matrix(uninitializedRows: needAnchors ? n : 0, cols: d)
         var partials = [Float](repeating: 0, count: needCandidates ? pieces * m * d : 0)
+        // The candidates transposed, [d, m], once: OpenBLAS then packs them for each tile's logits with its
+        // faster non-transposed copy.
+        var candidatesT = [Float](unsafeUninitializedCapacity: m * d) { _, count in count = m * d }
+        candidates.value.storage.withUnsafeBufferPointer { c in
+            candidatesT.withUnsafeMutableBufferPointer { ct in
+                for j in 0..<m { for k in 0..<d { ct[k * m + j] = c[j * d + k] } }
+            }
+        }
+        candidatesT.withUnsafeBufferPointer { ct in
         anchors.value.storage.withUnsafeBufferPointer { a in
         candidates.value.storage.withUnsafeBufferPointer { c in
         positives.withUnsafeBufferPointer { pos in
+        (weights ?? []).withUnsafeBufferPointer { w in
         rowLoss.withUnsafeMutableBufferPointer { loss in
         dAnchors.storage.withUnsafeMutableBufferPointer { da in
         partials.withUnsafeMutableBufferPointer { dc in
-            let p = UnsafeSendable((a.baseAddress!, c.baseAddress!, pos.baseAddress!, loss.baseAddress!, da.baseAddress, dc.baseAddress))
+            let p = UnsafeSendable((a.baseAddress!, c.baseAddress!, pos.baseAddress!, loss.baseAddress!, da.baseAddress, dc.baseAddress,
+                                    weights == nil ? nil : w.baseAddress, ct.baseAddress!))
             BLAS.singleThreaded {
                 Parallel.forEach(0..<pieces) { piece in
-                    let (a, c, pos, loss, da, dc) = p.value
-                    var tile = [Float](repeating: 0, count: min(tileRows, n) * m)
+                    let (a, c, pos, loss, da, dc, w, ct) = p.value
+                    // Written in full by the logits GEMM (β = 0) before it is read.
+                    var tile = [Float](unsafeUninitializedCapacity: min(tileRows, (n + pieces - 1) / pieces) * m) { _, count in
+                        count = min(tileRows, (n + pieces - 1) / pieces) * m
+                    }
                     tile.withUnsafeMutableBufferPointer { t in
                         let t = t.baseAddress!
                         var start = n * piece / pieces
                         let end = n * (piece + 1) / pieces
                         while start < end {
                             let b = min(tileRows, end - start)
-                            BLAS.sgemm(transA: false, transB: true, m: b, n: m, k: d, alpha: 1, a: a + start * d, lda: d,
-                                       b: c, ldb: d, beta: 0, c: t, ldc: m)
+                            BLAS.sgemm(transA: false, transB: false, m: b, n: m, k: d, alpha: 1, a: a + start * d, lda: d,
+                                       b: ct, ldb: m, beta: 0, c: t, ldc: m)
                             // Softmax of logits/τ per row, in place; loss_i = log Σ exp − logit_pos.
                             affinity_softmax_rows(t, Int64(b), Int64(m), 1 / temperature, pos + start, loss + start)
                             for i in 0..<b { t[i * m + Int(pos[start + i])] -= 1 }
+                            if let w {
+                                for i in 0..<b where w[start + i] != 1 {
+                                    let row = t + i * m, weight = w[start + i]
+                                    for j in 0..<m { row[j] *= weight }
+                                }
+                            }
                             if let da {
                                 BLAS.sgemm(transA: false, transB: false, m: b, n: d, k: m, alpha: 1, a: t, lda: m,
                                            b: c, ldb: d, beta: 0, c: da + start * d, ldc: d)
@@ -79,7 +107,7 @@ public enum Loss {
                     }
                 }
             }
-        } } } } } }
+        } } } } } } } }
         var dCandidates = Matrix(rows: 0, cols: d)
         if needCandidates {
             dCandidates = Matrix(uninitializedRows: m, cols: d)
@@ -97,9 +125,15 @@ public enum Loss {
                 }
             }
         }
-        let total = rowLoss.reduce(0, +)
-        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(n))), inputs: [anchors, candidates]) { node in
-            let scale = node.grad!.storage[0] / (Float(n) * temperature)
+        var total = 0.0, weightSum = Double(n)
+        if let weights {
+            weightSum = weights.reduce(0) { $0 + Double($1) }
+            for i in 0..<n { total += rowLoss[i] * Double(weights[i]) }
+        } else {
+            total = rowLoss.reduce(0, +)
+        }
+        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / weightSum)), inputs: [anchors, candidates]) { node in
+            let scale = node.grad!.storage[0] / (Float(weightSum) * temperature)
             if needAnchors { anchors.accumulate(Elementwise.axpby(scale, dAnchors, 0, nil)) }
             if needCandidates { candidates.accumulate(Elementwise.axpby(scale, dCandidates, 0, nil)) }
         }

