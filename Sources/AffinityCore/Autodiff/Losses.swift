@@ -48,7 +48,7 @@ public enum Loss {
         // Pieces depend on n alone (determinism); tiles as tall as the budget allows, since each GEMM call
         // re-packs the [m, d] candidates: 70-row tiles spent ~20% of the time packing on Gowalla.
         let pieces = min(8, (n + 15) / 16)
-        let tileRows = max(16, maxTileFloats / max(m, 1))
+        let tileRows = min(max(16, maxTileFloats / max(m, 1)), (n + pieces - 1) / pieces)
         var rowLoss = [Double](repeating: 0, count: n)
         var dAnchors = Matrix(uninitializedRows: needAnchors ? n : 0, cols: d)
         var partials = [Float](repeating: 0, count: needCandidates ? pieces * m * d : 0)
@@ -74,9 +74,7 @@ public enum Loss {
                 Parallel.forEach(0..<pieces) { piece in
                     let (a, c, pos, loss, da, dc, w, ct) = p.value
                     // Written in full by the logits GEMM (β = 0) before it is read.
-                    var tile = [Float](unsafeUninitializedCapacity: min(tileRows, (n + pieces - 1) / pieces) * m) { _, count in
-                        count = min(tileRows, (n + pieces - 1) / pieces) * m
-                    }
+                    var tile = [Float](unsafeUninitializedCapacity: tileRows * m) { _, count in count = tileRows * m }
                     tile.withUnsafeMutableBufferPointer { t in
                         let t = t.baseAddress!
                         var start = n * piece / pieces
