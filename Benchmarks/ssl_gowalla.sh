@@ -6,6 +6,7 @@
 # CURVE=N also logs test Recall/NDCG every N epochs (`--curve`: it never selects or stops).
 # VERBOSE=1 keeps the epoch log (and curve lines) in Benchmarks/out/ssl-gowalla-EPOCHS/MODEL.txt as the run
 # goes, for runs of hours; AFFINITY_BIN=PATH runs that binary (e.g. a copy, so rebuilding does not touch it).
+# `python3 Benchmarks/ssl_table.py Benchmarks/out/ssl-gowalla-EPOCHS` tabulates the curves, finished or not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-10}; models=${2:-"lightgcn simgcl sgl dccf lightgcl"}
