@@ -7,6 +7,8 @@
 # VERBOSE=1 keeps the epoch log (and curve lines) in Benchmarks/out/ssl-gowalla-EPOCHS/MODEL.txt as the run
 # goes, for runs of hours; AFFINITY_BIN=PATH runs that binary (e.g. a copy, so rebuilding does not touch it).
 # `python3 Benchmarks/ssl_table.py Benchmarks/out/ssl-gowalla-EPOCHS` tabulates the curves, finished or not.
+# Runs of hours survive interruptions: each model keeps a checkpoint (`--checkpoints`), so running the script
+# again resumes an interrupted model from its last epoch and skips the models that finished (their JSON exists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-10}; models=${2:-"lightgcn simgcl sgl dccf lightgcl"}
@@ -18,8 +20,10 @@ out=Benchmarks/out/ssl-gowalla-$epochs; mkdir -p "$out"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  epochs: $epochs"
 for model in $models; do
   config=(); [ -f "configs/$model.yaml" ] && config=(--config "configs/$model.yaml")
-  "$bin" train --data ../shared/data/gowalla --model "$model" "${config[@]}" --set epochs="$epochs" \
-    --set topk=20 "${curve[@]}" "${quiet[@]}" --output "$out/$model.json" > "$out/$model.txt" 2>&1
+  if [ ! -f "$out/$model.json" ]; then
+    "$bin" train --data ../shared/data/gowalla --model "$model" "${config[@]}" --set epochs="$epochs" \
+      --set topk=20 "${curve[@]}" "${quiet[@]}" --checkpoints "$out/checkpoints" --output "$out/$model.json" >> "$out/$model.txt" 2>&1
+  fi
   python3 - "$out/$model.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); r = r[0] if isinstance(r, list) else r

@@ -51,6 +51,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Log test metrics every N epochs: a learning curve, never used to select or stop (for data without a validation split).", valueName: "N"))
     var curve: Int?
 
+    @Option(name: .long, help: ArgumentHelp("Keep a checkpoint of each gradient-trained model in DIR (DIR/MODEL.ckpt), written after every epoch; a run finds its own checkpoint there and resumes from it, ending as the uninterrupted run would.", valueName: "DIR"))
+    var checkpoints: String?
+
     @Flag(name: .long, help: "No progress output.")
     var quiet = false
 
@@ -67,6 +70,15 @@ struct TrainCommand: ParsableCommand {
         let types = try modelNames.map { try ModelRegistry.type(named: $0) }
         let names = types.map { $0.name }
         if save != nil && types.count != 1 { throw ValidationError("--save takes exactly one model") }
+        // Before any work: an hours-long run must not end unable to write its results.
+        for (option, path) in [("--output", output), ("--per-user", perUser), ("--save", save)] {
+            guard let path else { continue }
+            let directory = (path as NSString).deletingLastPathComponent
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory.isEmpty ? "." : directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("\(option) \(path): directory '\(directory)' does not exist")
+            }
+        }
 
         // Configure every model before any work, so a bad setting fails fast.
         var read = Set<String>()
@@ -150,6 +162,14 @@ struct TrainCommand: ParsableCommand {
                 context.monitor = { scorer in
                     curveEvaluator.evaluate(restricted(scorer, coldCandidates?.test), target: split.testMatrix, exclude: exclude).metrics
                 }
+            }
+            if let checkpoints {
+                try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
+                // What makes two runs the same run; the epoch budget may grow (the trainer checks the schedule).
+                let settings = hyper[index].effective.filter { $0.key != "epochs" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                let identity = ["model=\(name)", "seed=\(seedValue)", "data=\(fingerprint)", "split=\(strategy.description)"]
+                    + modalities.map { "modality \($0.name)=\($0.features.rows)x\($0.features.cols) from \($0.source)" } + settings
+                context.checkpoint = CheckpointSettings(path: "\(checkpoints)/\(name).ckpt", fingerprint: identity.joined(separator: " "))
             }
             log("fitting \(name)…")
             let (_, fitSeconds) = try timed { try model.fit(training, context: context) }

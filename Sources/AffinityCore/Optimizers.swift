@@ -13,6 +13,22 @@ public protocol Optimizer: AnyObject {
     /// The step size; a learning-rate schedule changes it between steps.
     var learningRate: Float { get set }
     func step(_ parameters: [Tensor])
+    /// What the optimizer carries between steps for these parameters (for training checkpoints).
+    func state(for parameters: [Tensor]) -> OptimizerState
+    /// Continues from a saved state of the same parameters (same order and shapes).
+    func restore(_ state: OptimizerState, for parameters: [Tensor])
+}
+
+/// An optimizer's carried state: its step count and, per parameter, its slots (Adam's moments; empty when
+/// the parameter has none yet or the optimizer keeps none).
+public struct OptimizerState: Sendable, Equatable {
+    public var steps: Int
+    public var slots: [[Float]]
+
+    public init(steps: Int, slots: [[Float]]) {
+        self.steps = steps
+        self.slots = slots
+    }
 }
 
 /// Plain SGD with optional L2 weight decay: p ← p − lr (g + λ p).
@@ -25,6 +41,13 @@ public final class SGD: Optimizer {
         self.learningRate = learningRate
         self.weightDecay = weightDecay
     }
+
+    /// SGD keeps nothing between steps.
+    public func state(for parameters: [Tensor]) -> OptimizerState {
+        OptimizerState(steps: 0, slots: parameters.map { _ in [] })
+    }
+
+    public func restore(_ state: OptimizerState, for parameters: [Tensor]) {}
 
     public func step(_ parameters: [Tensor]) {
         let lr = learningRate, wd = weightDecay
@@ -87,6 +110,20 @@ public final class Adam: Optimizer {
         self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon
         self.weightDecay = weightDecay
         self.decoupled = decoupled
+    }
+
+    public func state(for parameters: [Tensor]) -> OptimizerState {
+        OptimizerState(steps: steps, slots: parameters.map { state[ObjectIdentifier($0)] ?? [] })
+    }
+
+    public func restore(_ saved: OptimizerState, for parameters: [Tensor]) {
+        precondition(saved.slots.count == parameters.count, "Adam.restore: one slot list per parameter")
+        steps = saved.steps
+        state = [:]
+        for (p, slot) in zip(parameters, saved.slots) where !slot.isEmpty {
+            precondition(slot.count == p.value.storage.count * 2, "Adam.restore: moments do not match the parameter's shape")
+            state[ObjectIdentifier(p)] = slot
+        }
     }
 
     public func step(_ parameters: [Tensor]) {

@@ -15,6 +15,14 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         s0 = splitMix(&x); s1 = splitMix(&x); s2 = splitMix(&x); s3 = splitMix(&x)
     }
 
+    /// The generator's whole state (for training checkpoints); `init(state:)` continues from it.
+    public var state: [UInt64] { [s0, s1, s2, s3] }
+
+    public init?(state: [UInt64]) {
+        guard state.count == 4, state.contains(where: { $0 != 0 }) else { return nil }
+        (s0, s1, s2, s3) = (state[0], state[1], state[2], state[3])
+    }
+
     /// An independent stream for `stream` (e.g. a thread or a user), derived from this generator's seed.
     public func derived(stream: UInt64) -> SeededGenerator {
         SeededGenerator(seed: s0 ^ (stream &* 0xD1B5_4A32_D192_ED03) ^ s3)

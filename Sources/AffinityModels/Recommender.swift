@@ -52,6 +52,8 @@ public struct TrainingContext {
     /// (the CLI's `--curve` evaluates the test split). Never used to select or stop.
     public var monitor: ((any Scorer) -> [String: Double])?
     public var monitorStep = 0
+    /// Gradient-trained models save their state here after every epoch and resume from it when it exists.
+    public var checkpoint: CheckpointSettings?
 
     public init(seed: UInt64 = 2020, showProgress: Bool = false, log: @escaping (String) -> Void = { _ in },
                 validate: ((any Scorer) -> [String: Double])? = nil, onEpoch: ((EpochReport) -> Void)? = nil) {

@@ -81,6 +81,24 @@ import AffinityTestSupport
         #expect(throws: (any Error).self) { try run(common + ["--curve", "0"]) }
     }
 
+    /// `--checkpoints DIR`: a run stopped after 2 of 4 epochs and started again ends as the 4-epoch run does;
+    /// a changed setting is refused rather than resumed.
+    @Test func checkpointsResumeAnInterruptedRun() throws {
+        let dir = Fixtures.temporaryFolder(), csv = fixtureCSV()
+        let common = ["train", "--data", csv, "--model", "lightgcn", "--set", "embedding_size=8", "--quiet"]
+        try run(common + ["--set", "epochs=4", "--output", dir + "/whole.json"])
+        try run(common + ["--set", "epochs=2", "--checkpoints", dir + "/ckpt"])
+        #expect(FileManager.default.fileExists(atPath: dir + "/ckpt/lightgcn.ckpt"))
+        try run(common + ["--set", "epochs=4", "--checkpoints", dir + "/ckpt", "--output", dir + "/resumed.json"])
+        func metrics(_ name: String) throws -> [String: [String: Double]] {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name).json"))) as! [String: Any]
+            return json["metrics"] as! [String: [String: Double]]
+        }
+        #expect(try metrics("whole") == metrics("resumed"))
+        #expect(throws: (any Error).self) { try run(common + ["--set", "epochs=4", "--set", "n_layers=2", "--checkpoints", dir + "/ckpt"]) }
+        #expect(throws: (any Error).self) { try run(common + ["--output", "/nonexistent-folder/run.json"]) }
+    }
+
     @Test func sameSeedSameMetrics() throws {
         let dir = Fixtures.temporaryFolder()
         let csv = fixtureCSV()

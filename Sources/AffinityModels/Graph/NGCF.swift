@@ -28,6 +28,11 @@ public final class NGCF: GradientModel, EmbeddingModel {
     private var dropoutRNG = SeededGenerator(seed: 0)
 
     public var parameters: [Tensor] { [nodeTable] + weights.flatMap { [$0.w1, $0.b1, $0.w2, $0.b2] } }
+    /// The dropout generator runs on from batch to batch, so checkpoints carry it.
+    public var trainingState: [UInt64] {
+        get { dropoutRNG.state }
+        set { dropoutRNG = SeededGenerator(state: newValue) ?? dropoutRNG }
+    }
     public private(set) var userEmbeddings = Matrix(rows: 0, cols: 0)
     public private(set) var itemEmbeddings = Matrix(rows: 0, cols: 0)
 

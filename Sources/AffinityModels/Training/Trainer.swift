@@ -12,11 +12,18 @@ public protocol GradientModel: Recommender {
     func epochWillStart(_ epoch: Int)
     /// Called before scoring after parameters changed (e.g. to propagate final embeddings).
     func parametersDidChange()
+    /// State besides `parameters` that training carries from batch to batch (e.g. a running dropout
+    /// generator), saved in checkpoints; empty for models whose randomness is keyed by (seed, epoch).
+    var trainingState: [UInt64] { get set }
 }
 
 extension GradientModel {
     public func epochWillStart(_ epoch: Int) {}
     public func parametersDidChange() {}
+    public var trainingState: [UInt64] {
+        get { [] }
+        set {}
+    }
 }
 
 /// Training-loop settings, read from hyperparameters with RecBole's defaults.
@@ -55,7 +62,7 @@ public struct TrainerSettings: Sendable {
 }
 
 /// One epoch's outcome, passed to `TrainingContext.onEpoch`.
-public struct EpochReport: Sendable {
+public struct EpochReport: Sendable, Codable, Equatable {
     public var epoch: Int
     public var loss: Double
     public var seconds: Double
@@ -79,8 +86,16 @@ public struct Trainer {
         var best: (score: Double, epoch: Int, values: [Matrix])? = nil
         var sinceBest = 0
         var reports: [EpochReport] = []
+        var firstEpoch = 0
+        if let checkpoint = context.checkpoint, FileManager.default.fileExists(atPath: checkpoint.path) {
+            let saved = try resume(from: checkpoint, model: model, optimizer: optimizer)
+            (best, sinceBest, reports, firstEpoch) = (saved.best, saved.sinceBest, saved.reports, saved.epoch + 1)
+            for report in reports { context.onEpoch?(report) }
+            context.log("resumed from \(checkpoint.path) after epoch \(saved.epoch)")
+        }
         let batches = (sampler.count + settings.batchSize - 1) / settings.batchSize
-        for epoch in 0..<settings.epochs {
+        let stoppedEarly = best != nil && sinceBest > settings.stoppingStep
+        for epoch in firstEpoch..<(stoppedEarly ? firstEpoch : settings.epochs) {
             let start = ContinuousClock.now
             model.epochWillStart(epoch)
             let order = settings.sampling == "users" ? sampler.userUniformOrder(epoch: epoch) : sampler.epochOrder(epoch: epoch)
@@ -139,6 +154,9 @@ public struct Trainer {
                         + (report.validation.map { " valid \(settings.validMetric) \(String(format: "%.4f", $0[settings.validMetric] ?? .nan))" } ?? "")
                         + (report.monitored.map { m in " | curve " + m.keys.sorted().map { "\($0) \(String(format: "%.4f", m[$0]!))" }.joined(separator: ", ") } ?? ""))
             context.onEpoch?(report)
+            if let checkpoint = context.checkpoint {
+                try save(to: checkpoint, epoch: epoch, model: model, optimizer: optimizer, reports: reports, best: best, sinceBest: sinceBest)
+            }
             if best != nil && sinceBest > settings.stoppingStep { break }
         }
         if let best {
@@ -147,6 +165,49 @@ public struct Trainer {
             context.log("restored best epoch \(best.epoch) (valid \(settings.validMetric) \(String(format: "%.4f", best.score)))")
         }
         return reports
+    }
+}
+
+extension Trainer {
+    private func save(to checkpoint: CheckpointSettings, epoch: Int, model: some GradientModel, optimizer: Optimizer,
+                      reports: [EpochReport], best: (score: Double, epoch: Int, values: [Matrix])?, sinceBest: Int) throws {
+        let parameters = model.parameters
+        let state = optimizer.state(for: parameters)
+        let header = TrainingCheckpoint.Header(
+            fingerprint: checkpoint.fingerprint, epochs: settings.epochs, epoch: epoch, reports: reports,
+            shapes: parameters.map { [$0.rows, $0.cols] }, optimizerSteps: state.steps, slotCounts: state.slots.map(\.count),
+            modelState: model.trainingState, bestScore: best?.score, bestEpoch: best?.epoch, sinceBest: sinceBest)
+        try TrainingCheckpoint(header: header, parameters: parameters.map(\.value), optimizer: state, bestValues: best?.values)
+            .write(to: checkpoint.path)
+    }
+
+    /// Loads a checkpoint into the model and the optimizer after checking that it belongs to this run.
+    private func resume(from checkpoint: CheckpointSettings, model: some GradientModel, optimizer: Optimizer) throws
+        -> (epoch: Int, reports: [EpochReport], best: (score: Double, epoch: Int, values: [Matrix])?, sinceBest: Int) {
+        let saved = try TrainingCheckpoint.read(from: checkpoint.path)
+        let header = saved.header
+        func fail(_ why: String) -> CheckpointError { CheckpointError(path: checkpoint.path, reason: why) }
+        guard header.fingerprint == checkpoint.fingerprint else {
+            throw fail("written by another run (model, settings, seed or data differ); remove it to start over")
+        }
+        guard header.epochs == settings.epochs || settings.schedule == .constant else {
+            throw fail("written for \(header.epochs) epochs, and the learning-rate schedule depends on the budget; resume with epochs=\(header.epochs)")
+        }
+        guard header.epoch < settings.epochs else {
+            throw fail("already has \(header.epoch + 1) epochs, more than epochs=\(settings.epochs)")
+        }
+        let parameters = model.parameters
+        guard header.shapes == parameters.map({ [$0.rows, $0.cols] }) else { throw fail("its parameter shapes do not match the model's") }
+        guard zip(saved.optimizer.slots, parameters).allSatisfy({ $0.isEmpty || $0.count == $1.value.storage.count * 2 }) else {
+            throw fail("its optimizer state does not match this optimizer")
+        }
+        for (p, value) in zip(parameters, saved.parameters) { p.assign(value) }
+        optimizer.restore(saved.optimizer, for: parameters)
+        model.trainingState = header.modelState
+        model.parametersDidChange()
+        var best: (score: Double, epoch: Int, values: [Matrix])? = nil
+        if let score = header.bestScore, let epoch = header.bestEpoch, let values = saved.bestValues { best = (score, epoch, values) }
+        return (header.epoch, header.reports, best, header.sinceBest)
     }
 }
 
