@@ -190,10 +190,14 @@ struct TrainCommand: ParsableCommand {
             config["topk"] = cutoffs.map(String.init).joined(separator: ",")
             config["dedup"] = preprocessing.deduplicate.rawValue
             if let t = preprocessing.ratingThreshold { config["threshold"] = String(t) }
+            var timings = ["load_s": loadSeconds, "split_s": splitSeconds, "fit_s": fitSeconds,
+                           "valid_eval_s": valid.seconds, "test_eval_s": test.seconds]
+            // Epoch time of the whole run, including epochs of earlier processes a checkpoint resumed from
+            // (fit_s counts this process only).
+            if !reports.entries.isEmpty { timings["epochs_s"] = reports.entries.reduce(0) { $0 + $1.seconds } }
             records.append(RunRecord(
                 model: name, dataset: dataset.name, config: config, seed: seedValue, dataFingerprint: fingerprint,
-                timings: ["load_s": loadSeconds, "split_s": splitSeconds, "fit_s": fitSeconds,
-                          "valid_eval_s": valid.seconds, "test_eval_s": test.seconds],
+                timings: timings,
                 metrics: reports.curve.merging(["valid": valid.metrics, "test": test.metrics]) { $1 }, versions: RunRecord.versions))
         }
 

@@ -95,6 +95,10 @@ import AffinityTestSupport
             return json["metrics"] as! [String: [String: Double]]
         }
         #expect(try metrics("whole") == metrics("resumed"))
+        // The resumed run's record counts the epochs of both processes.
+        let resumed = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/resumed.json"))) as! [String: Any]
+        let timings = resumed["timings"] as! [String: Double]
+        #expect(timings["epochs_s"] != nil && timings["epochs_s"]! > 0)
         #expect(throws: (any Error).self) { try run(common + ["--set", "epochs=4", "--set", "n_layers=2", "--checkpoints", dir + "/ckpt"]) }
         #expect(throws: (any Error).self) { try run(common + ["--output", "/nonexistent-folder/run.json"]) }
     }
