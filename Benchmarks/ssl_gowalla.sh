@@ -28,7 +28,8 @@ for model in $models; do
 import json, sys
 r = json.load(open(sys.argv[1])); r = r[0] if isinstance(r, list) else r
 m = r["metrics"]["test"]
-print(f"{r['model']:<10} recall@20 {m['recall@20']:.4f}  ndcg@20 {m['ndcg@20']:.4f}  fit {r['timings']['fit_s']:.0f} s")
+t = r["timings"]  # epochs_s: all epochs, also those of earlier processes a checkpoint resumed from
+print(f"{r['model']:<10} recall@20 {m['recall@20']:.4f}  ndcg@20 {m['ndcg@20']:.4f}  epochs {t.get('epochs_s', t['fit_s']):.0f} s")
 curve = sorted((int(k.split('_')[-1]), v) for k, v in r["metrics"].items() if k.startswith("curve_epoch_"))
 for epoch, c in curve: print(f"  epoch {epoch:>3}: recall@20 {c['recall@20']:.4f}  ndcg@20 {c['ndcg@20']:.4f}")
 PY
