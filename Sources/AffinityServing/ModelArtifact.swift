@@ -89,15 +89,15 @@ public struct ModelArtifact: Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(24 + json.count + 4 * (userEmbeddings.storage.count + itemEmbeddings.storage.count + 2 * training.count))
         bytes += Self.magic
-        append(Self.formatVersion, to: &bytes)
-        append(UInt32(json.count), to: &bytes)
+        appendLittleEndian(Self.formatVersion, to: &bytes)
+        appendLittleEndian(UInt32(json.count), to: &bytes)
         bytes += json
         appendArray(userEmbeddings.storage, to: &bytes)
         appendArray(itemEmbeddings.storage, to: &bytes)
         appendArray(training.users, to: &bytes)
         appendArray(training.items, to: &bytes)
         let crc = bytes.withUnsafeBytes { CRC32.checksum($0) }
-        append(crc, to: &bytes)
+        appendLittleEndian(crc, to: &bytes)
         try bytes.withUnsafeBytes { try DurableFile.write($0, to: path) }
     }
 
@@ -168,36 +168,3 @@ public struct ArtifactError: Error, CustomStringConvertible, Sendable {
 }
 
 private func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }
-
-private func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
-    withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
-}
-
-// Float32/Int32 arrays are stored in the host's byte order, which is little-endian on every platform
-// Swift supports (x86-64, arm64).
-private func appendArray<T>(_ values: [T], to bytes: inout [UInt8]) {
-    values.withUnsafeBytes { bytes += $0 }
-}
-
-private struct ByteCursor {
-    let bytes: [UInt8]
-    var offset: Int
-
-    mutating func scalar<T: FixedWidthInteger>() -> T {
-        let v = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
-        offset += MemoryLayout<T>.size
-        return T(littleEndian: v)
-    }
-
-    mutating func array<T>(_ count: Int) -> [T] {
-        let size = count * MemoryLayout<T>.stride
-        let out = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-            bytes.withUnsafeBytes { src in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + size)]))
-            }
-            initialized = count
-        }
-        offset += size
-        return out
-    }
-}

@@ -19,7 +19,8 @@ public struct CheckpointSettings: Sendable {
 /// run ends, since every other random choice is keyed by (seed, epoch).
 ///
 /// File: the magic `AFFCKPT1`, a little-endian UInt64 header length, a JSON header, then the Float32 values
-/// (parameters, optimizer slots, best-epoch parameters) in header order. Written whole or not at all.
+/// (parameters, optimizer slots, best-epoch parameters) in header order (`ByteRecords.swift`, as model
+/// artifacts). Written whole or not at all (`DurableFile`).
 public struct TrainingCheckpoint {
     public struct Header: Codable, Equatable {
         public var fingerprint: String
@@ -56,10 +57,9 @@ public struct TrainingCheckpoint {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let json = try encoder.encode(header)
         var bytes = Self.magic
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { bytes += $0 }
+        appendLittleEndian(UInt64(json.count), to: &bytes)
         bytes += json
-        let blocks = parameters.map(\.storage) + optimizer.slots + (bestValues?.map(\.storage) ?? [])
-        for block in blocks { block.withUnsafeBytes { bytes += $0 } }
+        for block in parameters.map(\.storage) + optimizer.slots + (bestValues?.map(\.storage) ?? []) { appendArray(block, to: &bytes) }
         try bytes.withUnsafeBytes { try DurableFile.write($0, to: path) }
     }
 
@@ -67,12 +67,13 @@ public struct TrainingCheckpoint {
         func fail(_ why: String) -> CheckpointError { CheckpointError(path: path, reason: why) }
         let bytes = try DurableFile.read(path)
         guard bytes.count >= 16, Array(bytes[0..<8]) == magic else { throw fail("not an Affinity training checkpoint") }
-        let length = bytes[8..<16].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        var cursor = ByteCursor(bytes: bytes, offset: 8)
+        let length: UInt64 = cursor.scalar()
         guard length <= UInt64(bytes.count - 16) else { throw fail("truncated header") }
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let header: Header
-        do { header = try decoder.decode(Header.self, from: Data(bytes[16..<(16 + Int(length))])) } catch {
+        do { header = try decoder.decode(Header.self, from: Data(bytes[cursor.offset..<(cursor.offset + Int(length))])) } catch {
             throw fail("unreadable header: \(error)")
         }
         guard header.shapes.allSatisfy({ $0.count == 2 && $0[0] >= 0 && $0[1] >= 0 }), header.slotCounts.count == header.shapes.count else {
@@ -81,19 +82,14 @@ public struct TrainingCheckpoint {
         let sizes = header.shapes.map { $0[0] * $0[1] }
         let hasBest = header.bestEpoch != nil
         let floats = sizes.reduce(0, +) * (hasBest ? 2 : 1) + header.slotCounts.reduce(0, +)
-        var offset = 16 + Int(length)
-        guard bytes.count - offset == floats * 4 else {
-            throw fail("expected \(floats * 4) bytes of values after the header, found \(bytes.count - offset) (truncated or corrupt)")
+        cursor.offset += Int(length)
+        guard bytes.count - cursor.offset == floats * 4 else {
+            throw fail("expected \(floats * 4) bytes of values after the header, found \(bytes.count - cursor.offset) (truncated or corrupt)")
         }
-        func take(_ count: Int) -> [Float] {
-            defer { offset += count * 4 }
-            return bytes[offset..<(offset + count * 4)].withUnsafeBytes { raw in
-                (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-            }
-        }
-        let parameters = zip(header.shapes, sizes).map { Matrix(rows: $0[0], cols: $0[1], values: take($1)) }
-        let slots = header.slotCounts.map { take($0) }
-        let best = hasBest ? zip(header.shapes, sizes).map { Matrix(rows: $0[0], cols: $0[1], values: take($1)) } : nil
+        func matrices() -> [Matrix] { zip(header.shapes, sizes).map { Matrix(rows: $0[0], cols: $0[1], values: cursor.array($1)) } }
+        let parameters = matrices()
+        let slots: [[Float]] = header.slotCounts.map { cursor.array($0) }
+        let best = hasBest ? matrices() : nil
         return TrainingCheckpoint(header: header, parameters: parameters, optimizer: OptimizerState(steps: header.optimizerSteps, slots: slots),
                                   bestValues: best)
     }
