@@ -15,8 +15,13 @@ public protocol Optimizer: AnyObject {
     func step(_ parameters: [Tensor])
     /// What the optimizer carries between steps for these parameters (for training checkpoints).
     func state(for parameters: [Tensor]) -> OptimizerState
-    /// Continues from a saved state of the same parameters (same order and shapes).
-    func restore(_ state: OptimizerState, for parameters: [Tensor])
+    /// Continues from a saved state of the same parameters (same order and shapes); throws
+    /// `OptimizerStateMismatch` when the state was not this kind of optimizer's for these parameters.
+    func restore(_ state: OptimizerState, for parameters: [Tensor]) throws
+}
+
+public struct OptimizerStateMismatch: Error, CustomStringConvertible, Sendable {
+    public let description: String
 }
 
 /// An optimizer's carried state: its step count and, per parameter, its slots (Adam's moments; empty when
@@ -47,7 +52,9 @@ public final class SGD: Optimizer {
         OptimizerState(steps: 0, slots: parameters.map { _ in [] })
     }
 
-    public func restore(_ state: OptimizerState, for parameters: [Tensor]) {}
+    public func restore(_ state: OptimizerState, for parameters: [Tensor]) throws {
+        guard state.slots.allSatisfy(\.isEmpty) else { throw OptimizerStateMismatch(description: "SGD keeps no per-parameter state") }
+    }
 
     public func step(_ parameters: [Tensor]) {
         let lr = learningRate, wd = weightDecay
@@ -116,14 +123,14 @@ public final class Adam: Optimizer {
         OptimizerState(steps: steps, slots: parameters.map { state[ObjectIdentifier($0)] ?? [] })
     }
 
-    public func restore(_ saved: OptimizerState, for parameters: [Tensor]) {
-        precondition(saved.slots.count == parameters.count, "Adam.restore: one slot list per parameter")
+    public func restore(_ saved: OptimizerState, for parameters: [Tensor]) throws {
+        guard saved.slots.count == parameters.count,
+              zip(parameters, saved.slots).allSatisfy({ $1.isEmpty || $1.count == $0.value.storage.count * 2 }) else {
+            throw OptimizerStateMismatch(description: "Adam's moments do not match the parameters' shapes")
+        }
         steps = saved.steps
         state = [:]
-        for (p, slot) in zip(parameters, saved.slots) where !slot.isEmpty {
-            precondition(slot.count == p.value.storage.count * 2, "Adam.restore: moments do not match the parameter's shape")
-            state[ObjectIdentifier(p)] = slot
-        }
+        for (p, slot) in zip(parameters, saved.slots) where !slot.isEmpty { state[ObjectIdentifier(p)] = slot }
     }
 
     public func step(_ parameters: [Tensor]) {

@@ -94,8 +94,9 @@ public struct Trainer {
             context.log("resumed from \(checkpoint.path) after epoch \(saved.epoch)")
         }
         let batches = (sampler.count + settings.batchSize - 1) / settings.batchSize
-        let stoppedEarly = best != nil && sinceBest > settings.stoppingStep
-        for epoch in firstEpoch..<(stoppedEarly ? firstEpoch : settings.epochs) {
+        for epoch in firstEpoch..<settings.epochs {
+            // Checked first, so a run resumed after it stopped early stays stopped.
+            if best != nil && sinceBest > settings.stoppingStep { break }
             let start = ContinuousClock.now
             model.epochWillStart(epoch)
             let order = settings.sampling == "users" ? sampler.userUniformOrder(epoch: epoch) : sampler.epochOrder(epoch: epoch)
@@ -157,7 +158,6 @@ public struct Trainer {
             if let checkpoint = context.checkpoint {
                 try save(to: checkpoint, epoch: epoch, model: model, optimizer: optimizer, reports: reports, best: best, sinceBest: sinceBest)
             }
-            if best != nil && sinceBest > settings.stoppingStep { break }
         }
         if let best {
             for (p, v) in zip(model.parameters, best.values) { p.assign(v) }
@@ -198,11 +198,9 @@ extension Trainer {
         }
         let parameters = model.parameters
         guard header.shapes == parameters.map({ [$0.rows, $0.cols] }) else { throw fail("its parameter shapes do not match the model's") }
-        guard zip(saved.optimizer.slots, parameters).allSatisfy({ $0.isEmpty || $0.count == $1.value.storage.count * 2 }) else {
-            throw fail("its optimizer state does not match this optimizer")
-        }
+        guard header.modelState.count == model.trainingState.count else { throw fail("its model state does not match the model's") }
+        do { try optimizer.restore(saved.optimizer, for: parameters) } catch { throw fail("\(error)") }
         for (p, value) in zip(parameters, saved.parameters) { p.assign(value) }
-        optimizer.restore(saved.optimizer, for: parameters)
         model.trainingState = header.modelState
         model.parametersDidChange()
         var best: (score: Double, epoch: Int, values: [Matrix])? = nil
