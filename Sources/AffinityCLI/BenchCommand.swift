@@ -45,21 +45,15 @@ struct InfoNCEBench: ParsableCommand {
     func run() throws {
         var rng = SeededGenerator(seed: 3)
         func unitRows(_ n: Int) -> Matrix {
-            var m = Matrix(rows: n, cols: dim, values: (0..<(n * dim)).map { _ in rng.nextGaussian() })
-            for r in 0..<n {
-                var norm: Float = 0
-                for c in 0..<dim { norm += m[r, c] * m[r, c] }
-                for c in 0..<dim { m[r, c] /= norm.squareRoot() }
-            }
-            return m
+            Tensor.normalizeRows(Tensor(Matrix(rows: n, cols: dim, values: (0..<(n * dim)).map { _ in rng.nextGaussian() }))).value
         }
         let a = Tensor(parameter: unitRows(anchors)), c = Tensor(parameter: unitRows(candidates))
+        let tile = tileFloats > 0 ? tileFloats : Loss.infoNCETileFloats
         let positives = (0..<anchors).map { _ in Int32(rng.next() % UInt64(candidates)) }
         var loss: Float = 0
         func once() {
             a.zeroGrad(); c.zeroGrad()
-            let l = Loss.infoNCE(anchors: a, candidates: c, positives: positives, temperature: 0.2,
-                                 maxTileFloats: tileFloats > 0 ? tileFloats : Loss.infoNCETileFloats)
+            let l = Loss.infoNCE(anchors: a, candidates: c, positives: positives, temperature: 0.2, maxTileFloats: tile)
             l.backward()
             loss = l.value.storage[0]
         }
@@ -68,7 +62,7 @@ struct InfoNCEBench: ParsableCommand {
         for _ in 0..<repeats { times.append(timed { once() }.1) }
         let s = median(times)
         print(jsonLine([("bench", "infonce"), ("anchors", anchors), ("candidates", candidates), ("dim", dim),
-                        ("tile_floats", tileFloats > 0 ? tileFloats : Loss.infoNCETileFloats), ("median_s", s),
+                        ("tile_floats", tile), ("median_s", s),
                         ("gflops", 6 * Double(anchors) * Double(candidates) * Double(dim) / s / 1e9), ("loss", Double(loss)),
                         ("blas_core", BLAS.coreName), ("threads", Parallel.threads)]))
     }
