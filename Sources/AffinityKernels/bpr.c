@@ -4,11 +4,7 @@
 // Triples ahead whose rows are prefetched.
 #define AFFINITY_BPR_AHEAD 4
 
-#if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
-#define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define AFFINITY_MULTIVERSION
-#endif
+#include "multiversion.h"
 
 AFFINITY_MULTIVERSION
 void affinity_bpr_forward(const float *user_table, const float *item_table, const int32_t *users,

@@ -3,8 +3,10 @@
 #include <stdint.h>
 
 // Σ_c a[c]·b[c] with 16 explicit partial sums: vectorises without -ffast-math, and every target clone adds in
-// the same order, so results do not depend on the instruction set picked.
-static inline float affinity_dot(const float *a, const float *b, int32_t d) {
+// the same order (clones with FMA round each product-sum once, so the last bits may differ between instruction
+// sets). Always inlined: an out-of-line copy is compiled for the default target, so the AVX clones calling it
+// ran its SSE loop.
+static inline __attribute__((always_inline)) float affinity_dot(const float *a, const float *b, int32_t d) {
     float acc[16] = {0};
     int32_t c = 0;
     for (; c + 16 <= d; c += 16)

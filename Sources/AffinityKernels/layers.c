@@ -4,11 +4,7 @@
 #include "dot.h"
 #include <stdint.h>
 
-#if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
-#define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define AFFINITY_MULTIVERSION
-#endif
+#include "multiversion.h"
 
 AFFINITY_MULTIVERSION
 void affinity_sum_product_rows(const float *x, const float *s, int32_t d, int64_t row_begin, int64_t row_end,

@@ -2,11 +2,7 @@
 #include <math.h>
 #include "prefetch.h"
 
-#if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
-#define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define AFFINITY_MULTIVERSION
-#endif
+#include "multiversion.h"
 
 // sqrt without errno semantics, so the loop vectorises without -fno-math-errno.
 #if defined(__has_builtin)

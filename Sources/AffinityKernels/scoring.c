@@ -1,10 +1,6 @@
 #include "AffinityKernels.h"
 
-#if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
-#define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define AFFINITY_MULTIVERSION
-#endif
+#include "multiversion.h"
 
 // Catalogue scoring for serving. The item table is stored in panels of 16 items, transposed within the panel
 // (panel p holds d rows of 16 floats: item p*16+j's coordinate c at [c*16 + j]). A user's scores for a panel are

@@ -3,11 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
-#define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define AFFINITY_MULTIVERSION
-#endif
+#include "multiversion.h"
 
 // exp(x) for x <= 0 (softmax arguments after subtracting the row maximum), written so the compiler can
 // vectorise it (libm's expf is a call per element). Cody–Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-6

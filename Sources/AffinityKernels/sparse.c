@@ -2,11 +2,7 @@
 #include "prefetch.h"
 #include "dot.h"
 
-#if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
-#define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define AFFINITY_MULTIVERSION
-#endif
+#include "multiversion.h"
 
 // Nonzeros ahead whose X rows are prefetched (8 and 16 measured alike on Gowalla).
 #define AFFINITY_PREFETCH_AHEAD 16
@@ -28,7 +24,8 @@
 // nonzeros (4 zmm for d = 64), instead of a load and store of the output row per nonzero. `mask` (skip
 // columns whose X row is zero) and `sum` (also add the output row into it) serve graph propagation.
 #define AFFINITY_SPMM_FIXED(D)                                                                          \
-    static inline void spmm_rows_##D(const int64_t *row_start, const int32_t *col, const float *values, \
+    static inline __attribute__((always_inline)) void spmm_rows_##D(                                   \
+                                     const int64_t *row_start, const int32_t *col, const float *values, \
                                      const float *x, float *y, int32_t row_begin, int32_t row_end,      \
                                      float beta, const uint8_t *mask, const float *addend, float *sum) {\
         for (int32_t r = row_begin; r < row_end; r++) {                                                 \
@@ -124,7 +121,8 @@ void affinity_spmm_rows_ex(const int64_t *row_start, const int32_t *col, const f
 
 // out row i = row rows[i] of A·X, into a compact [count, D] output.
 #define AFFINITY_SPMM_GATHER_FIXED(D)                                                                   \
-    static inline void spmm_gather_##D(const int64_t *row_start, const int32_t *col, const float *values,\
+    static inline __attribute__((always_inline)) void spmm_gather_##D(                                 \
+                                       const int64_t *row_start, const int32_t *col, const float *values,\
                                        const float *x, const int32_t *rows, int32_t count, float *out) { \
         const uint8_t *no_mask = 0;                                                                     \
         for (int32_t i = 0; i < count; i++) {                                                           \

@@ -1,11 +1,7 @@
 #include "AffinityKernels.h"
 #include <math.h>
 
-#if defined(__x86_64__) && defined(__ELF__) && !defined(__APPLE__)
-#define AFFINITY_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define AFFINITY_MULTIVERSION
-#endif
+#include "multiversion.h"
 
 // "a is worse than b": lower score, or equal score and higher index (so lower indices win ties).
 static inline int worse(float sa, int32_t ia, float sb, int32_t ib) {
