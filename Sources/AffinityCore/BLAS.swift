@@ -3,6 +3,10 @@ import Accelerate
 #else
 import CBLAS
 #endif
+import AffinityKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Thin, non-generic wrappers over the system BLAS (OpenBLAS on Linux, Accelerate on Apple platforms).
 /// Everything that multiplies dense matrices goes through here, so another backend has one seam to replace.
@@ -17,6 +21,10 @@ public enum BLAS {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
+        if directProducts && !transA && m >= directMinimumRows && n <= directMaximumSide && k <= directMaximumSide && k > 0 {
+            sgemmDirect(transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
         // Small products run on one thread: BLAS threads gain nothing there, and while they spin-wait
         // (sched_yield) they fight Affinity's own parallel loops for the cores.
         if 2 * m * n * k < smallProductFlops && threads > 1 {
@@ -54,6 +62,38 @@ public enum BLAS {
     static let narrowWidth = 256
     /// Rows of the output (row split) or of the inner dimension (depth split) per piece, at least.
     static let splitBlock = 2048
+
+    /// Whether tall products with a small right operand run on Affinity's direct kernel (`sgemmDirect`): on CPUs
+    /// where it was measured faster than OpenBLAS (AVX2 with FMA), unless `AFFINITY_DIRECT_GEMM=0` (benchmarks
+    /// compare the two paths in one run that way).
+    public static let directProducts: Bool = {
+        if let env = getenv("AFFINITY_DIRECT_GEMM"), String(cString: env) == "0" { return false }
+        return affinity_gemm_direct_available() != 0
+    }()
+    /// The direct kernel's shapes: `op(B)` at most this many rows and columns (its 16-column panels stay in L1/L2)…
+    static let directMaximumSide = 256
+    /// …and at least this many rows of `A` (below that a product is too small for either path to matter).
+    static let directMinimumRows = 64
+
+    /// `C = α·A·op(B) + β·C` with `op(B)` packed once into 16-column panels and `A` read in place, rows split
+    /// across Affinity's workers. OpenBLAS would copy every block of the tall `A` before multiplying it: for a
+    /// `[nodes, 128]·[128, 64]` layer product that copy is a pass over `A` as long as the arithmetic. Each row's
+    /// result is the same whatever the split, so it does not depend on the thread count.
+    private static func sgemmDirect(
+        transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        var panels = [Float](repeating: 0, count: (n + 15) / 16 * 16 * k)
+        panels.withUnsafeMutableBufferPointer { packed in
+            affinity_gemm_pack_panels(b, Int64(ldb), transB ? 1 : 0, Int32(k), Int32(n), packed.baseAddress!)
+            let pointers = UnsafeSendable((a, UnsafePointer(packed.baseAddress!), c))
+            Parallel.forEachChunk(0..<m, minimumChunk: 1024) { rows in
+                let (a, panels, c) = pointers.value
+                affinity_sgemm_direct_rows(Int64(rows.lowerBound), Int64(rows.upperBound), Int32(n), Int32(k), alpha,
+                                           a, Int64(lda), panels, beta, c, Int64(ldc))
+            }
+        }
+    }
 
     /// Row blocks of `C` on separate workers: each block is an independent single-threaded product.
     private static func sgemmByRows(

@@ -56,6 +56,45 @@ import AffinityCore
         }
     }
 
+    /// Tall products with a small right operand take the direct kernel where the CPU has it
+    /// (`BLAS.directProducts`): ragged row blocks (not a multiple of 6), ragged column panels (not a multiple of
+    /// 16), strided operands, a transposed B, α and β, and β = 0 never reading C (NaN there must not leak).
+    @Test(arguments: [false, true])
+    func directProductsMatchNaive(transB: Bool) {
+        var rng = SeededGenerator(seed: 21)
+        for (m, n, k) in [(1003, 64, 128), (257, 40, 7), (130, 130, 64), (64, 16, 1), (70, 3, 256)] {
+            let lda = k + 3, ldb = (transB ? k : n) + 2, ldc = n + 5
+            let a = random(m, lda, &rng), b = transB ? random(n, ldb, &rng) : random(k, ldb, &rng)
+            for beta: Float in [0, 0.75] {
+                var c = random(m, ldc, &rng)
+                if beta == 0 { c.storage = c.storage.map { _ in .nan } }
+                let start = c
+                a.storage.withUnsafeBufferPointer { pa in
+                    b.storage.withUnsafeBufferPointer { pb in
+                        c.storage.withUnsafeMutableBufferPointer { pc in
+                            BLAS.sgemm(transA: false, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: pa.baseAddress!,
+                                       lda: lda, b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
+                        }
+                    }
+                }
+                var worst: Double = 0
+                for i in 0..<m {
+                    for j in 0..<ldc {
+                        guard j < n else {   // padding columns of C are never written
+                            #expect(c[i, j].bitPattern == start[i, j].bitPattern)
+                            continue
+                        }
+                        var sum: Double = 0
+                        for p in 0..<k { sum += Double(a[i, p]) * Double(transB ? b[j, p] : b[p, j]) }
+                        let expected = 0.5 * sum + (beta == 0 ? 0 : Double(beta) * Double(start[i, j]))
+                        worst = max(worst, abs(Double(c[i, j]) - expected))
+                    }
+                }
+                #expect(worst < 1e-4, "m \(m) n \(n) k \(k) β \(beta) transB \(transB): max error \(worst)")
+            }
+        }
+    }
+
     @Test func choleskyInverseTimesMatrixIsIdentity() throws {
         var rng = SeededGenerator(seed: 5)
         let x = random(12, 6, &rng)

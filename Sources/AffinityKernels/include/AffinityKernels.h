@@ -113,3 +113,14 @@ void affinity_ngcf_backward_rows(const float *g, const float *y, const float *z,
 /// gs = g_sum + g_product ⊙ x (either output may be NULL).
 void affinity_sum_product_grad_rows(const float *g_features, const float *x, const float *s, int32_t d,
                                     int64_t row_begin, int64_t row_end, float *gx, float *gs);
+
+/// 1 if this CPU runs `affinity_sgemm_direct_rows`'s AVX2/FMA kernel (x86-64 with AVX2 and FMA, without AVX-512,
+/// where it was measured faster than OpenBLAS for tall products with a small right operand), else 0.
+int32_t affinity_gemm_direct_available(void);
+/// Packs op(B), `k × n` (B stored `k × n`, or `n × k` when `transposed`, with row stride `ldb`), into panels of 16
+/// columns: panel q holds k rows of 16 floats, zero past column n. `panels` holds ⌈n / 16⌉ · 16 · k floats.
+void affinity_gemm_pack_panels(const float *b, int64_t ldb, int32_t transposed, int32_t k, int32_t n, float *panels);
+/// C[r, 0:n] = alpha · A[r, 0:k] · B + beta · C[r, 0:n] for rows [row_begin, row_end), B packed by
+/// `affinity_gemm_pack_panels`; C is not read when beta is 0. A row's result does not depend on the row range.
+void affinity_sgemm_direct_rows(int64_t row_begin, int64_t row_end, int32_t n, int32_t k, float alpha,
+                                const float *a, int64_t lda, const float *panels, float beta, float *c, int64_t ldc);
