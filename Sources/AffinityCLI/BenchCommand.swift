@@ -180,31 +180,48 @@ struct SpmmBench: ParsableCommand {
     }
 }
 
-/// `C = A·B` through Affinity's BLAS wrapper for given shapes.
+/// `C = A·B` through Affinity's BLAS wrapper for given shapes. `--compare-direct` alternates the direct kernel and
+/// the system BLAS on the same operands, repeat by repeat, and reports both medians and their ratio.
 struct GemmBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gemm")
     @Option var m = 2048
     @Option var n = 40981
     @Option var k = 64
     @Option var repeats = 20
+    @Flag(help: "Time the direct kernel against the system BLAS, alternating (tall products with a small B).")
+    var compareDirect = false
 
     func run() throws {
         var rng = SeededGenerator(seed: 2)
         let a = Matrix(rows: m, cols: k, values: (0..<(m * k)).map { _ in rng.nextFloat() })
         let b = Matrix(rows: k, cols: n, values: (0..<(k * n)).map { _ in rng.nextFloat() })
         var c = Matrix(rows: m, cols: n)
-        func once() {
+        func once(_ path: BLAS.Path) {
             a.storage.withUnsafeBufferPointer { pa in b.storage.withUnsafeBufferPointer { pb in c.storage.withUnsafeMutableBufferPointer { pc in
                 BLAS.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k,
-                           b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n)
+                           b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n, path: path)
             } } }
         }
-        once()
-        var times: [Double] = []
-        for _ in 0..<repeats { times.append(timed { once() }.1) }
-        let s = median(times)
-        print(jsonLine([("bench", "gemm"), ("m", m), ("n", n), ("k", k), ("median_s", s),
-                        ("gflops", 2 * Double(m) * Double(n) * Double(k) / s / 1e9), ("blas_core", BLAS.coreName), ("blas_threads", BLAS.threads)]))
+        let flops = 2 * Double(m) * Double(n) * Double(k)
+        guard compareDirect else {
+            once(.automatic)
+            var times: [Double] = []
+            for _ in 0..<repeats { times.append(timed { once(.automatic) }.1) }
+            let s = median(times)
+            print(jsonLine([("bench", "gemm"), ("m", m), ("n", n), ("k", k), ("median_s", s), ("gflops", flops / s / 1e9),
+                            ("blas_core", BLAS.coreName), ("blas_threads", BLAS.threads)]))
+            return
+        }
+        guard BLAS.directProducts else { throw ValidationError("this CPU does not run the direct kernel (AVX2 and FMA without AVX-512)") }
+        once(.direct); once(.library)
+        var direct: [Double] = [], library: [Double] = []
+        for _ in 0..<repeats {
+            direct.append(timed { once(.direct) }.1)
+            library.append(timed { once(.library) }.1)
+        }
+        let d = median(direct), l = median(library)
+        print(jsonLine([("bench", "gemm_direct_vs_blas"), ("m", m), ("n", n), ("k", k), ("direct_median_s", d),
+                        ("blas_median_s", l), ("ratio", d / l), ("blas_core", BLAS.coreName), ("threads", Parallel.threads)]))
     }
 }
 

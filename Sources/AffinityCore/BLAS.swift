@@ -11,6 +11,11 @@ import Glibc
 /// Thin, non-generic wrappers over the system BLAS (OpenBLAS on Linux, Accelerate on Apple platforms).
 /// Everything that multiplies dense matrices goes through here, so another backend has one seam to replace.
 public enum BLAS {
+    /// Which code multiplies: `automatic` picks per shape and CPU; `library` always calls the system BLAS;
+    /// `direct` takes Affinity's direct kernel for any product without a transposed `A` when the CPU has it
+    /// (`directProducts`), else the library. Benchmarks and tests compare the two paths in one process.
+    public enum Path: Sendable { case automatic, library, direct }
+
     /// `C = alpha · op(A) · op(B) + beta · C` on row-major buffers.
     /// `op(A)` is `m × k`, `op(B)` is `k × n`, `C` is `m × n`; `lda`, `ldb`, `ldc` are the row strides
     /// of the buffers as stored (before transposition).
@@ -18,10 +23,15 @@ public enum BLAS {
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, path: Path = .automatic
     ) {
         guard m > 0, n > 0 else { return }
-        if directProducts && !transA && m >= directMinimumRows && n <= directMaximumSide && k <= directMaximumSide && k > 0 {
+        let direct = switch path {
+        case .automatic: m >= directMinimumRows && n <= directMaximumSide && k <= directMaximumSide
+        case .library: false
+        case .direct: true
+        }
+        if direct && directProducts && !transA && k > 0 {
             sgemmDirect(transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
@@ -64,8 +74,7 @@ public enum BLAS {
     static let splitBlock = 2048
 
     /// Whether tall products with a small right operand run on Affinity's direct kernel (`sgemmDirect`): on CPUs
-    /// where it was measured faster than OpenBLAS (AVX2 with FMA), unless `AFFINITY_DIRECT_GEMM=0` (benchmarks
-    /// compare the two paths in one run that way).
+    /// where it was measured faster than OpenBLAS (AVX2 with FMA), unless `AFFINITY_DIRECT_GEMM=0`.
     public static let directProducts: Bool = {
         if let env = getenv("AFFINITY_DIRECT_GEMM"), String(cString: env) == "0" { return false }
         return affinity_gemm_direct_available() != 0
