@@ -92,16 +92,23 @@ public enum BLAS {
         transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        var panels = [Float](repeating: 0, count: (n + 15) / 16 * 16 * k)
-        panels.withUnsafeMutableBufferPointer { packed in
+        #if arch(x86_64)
+        // Packing writes every entry, padding included, so the buffer starts uninitialised.
+        let panels = [Float](unsafeUninitializedCapacity: (n + 15) / 16 * 16 * k) { packed, count in
             affinity_gemm_pack_panels(b, Int64(ldb), transB ? 1 : 0, Int32(k), Int32(n), packed.baseAddress!)
-            let pointers = UnsafeSendable((a, UnsafePointer(packed.baseAddress!), c))
+            count = packed.count
+        }
+        panels.withUnsafeBufferPointer { packed in
+            let pointers = UnsafeSendable((a, packed.baseAddress!, c))
             Parallel.forEachChunk(0..<m, minimumChunk: 1024) { rows in
                 let (a, panels, c) = pointers.value
                 affinity_sgemm_direct_rows(Int64(rows.lowerBound), Int64(rows.upperBound), Int32(n), Int32(k), alpha,
                                            a, Int64(lda), panels, beta, c, Int64(ldc))
             }
         }
+        #else
+        preconditionFailure("the direct kernel is x86-64 only; directProducts is false elsewhere")
+        #endif
     }
 
     /// Row blocks of `C` on separate workers: each block is an independent single-threaded product.

@@ -19,6 +19,7 @@ int32_t affinity_gemm_direct_available(void) {
 #endif
 }
 
+#if defined(__x86_64__)
 void affinity_gemm_pack_panels(const float *b, int64_t ldb, int32_t transposed, int32_t k, int32_t n, float *panels) {
     for (int32_t j0 = 0; j0 < n; j0 += 16) {
         float *panel = panels + (int64_t)j0 * k;
@@ -30,6 +31,11 @@ void affinity_gemm_pack_panels(const float *b, int64_t ldb, int32_t transposed, 
     }
 }
 
+// Rows per chunk (a multiple of 6). 48, 96 and 192 measured alike; without chunks, [35k, 128]·[128, 64] took 1.6×
+// as long, its four panels and the 6-row blocks of A evicting each other from L1.
+#define AFFINITY_GEMM_CHUNK_ROWS 96
+#define AFFINITY_AVX2_FMA __attribute__((target("avx2,fma")))
+
 // Writes `rows` output rows of `count` (≤ 16) columns from acc[rows][16]: α·acc + β·C (C not read when β = 0).
 static void store_block_scalar(float *c, int64_t ldc, const float *acc, int32_t rows, int32_t count, float alpha,
                                float beta) {
@@ -40,12 +46,6 @@ static void store_block_scalar(float *c, int64_t ldc, const float *acc, int32_t 
             for (int32_t j = 0; j < count; j++) c[j] = alpha * acc[j] + beta * c[j];
     }
 }
-
-#if defined(__x86_64__)
-// Rows per chunk (a multiple of 6). 48, 96 and 192 measured alike; without chunks, [35k, 128]·[128, 64] took 1.6×
-// as long, its four panels and the 6-row blocks of A evicting each other from L1.
-#define AFFINITY_GEMM_CHUNK_ROWS 96
-#define AFFINITY_AVX2_FMA __attribute__((target("avx2,fma")))
 
 // store_block_scalar with full 16-column rows in vectors. Not inlined into the row loop: there, its α and β
 // vectors would take two of the sixteen registers the 6-row block needs, and the block would spill.
@@ -92,8 +92,7 @@ AFFINITY_AVX2_FMA static inline void gemm_block_6(const float *a, int64_t lda, c
 #undef AFFINITY_GEMM_ROW_STEP
 
 // The same sums for one row (the last rows of a range): same order, so the same result as in a 6-row block.
-AFFINITY_AVX2_FMA static inline void gemm_block_1(const float *a, int64_t lda, const float *panel, int32_t k, float *acc) {
-    (void)lda;
+AFFINITY_AVX2_FMA static inline void gemm_block_1(const float *a, const float *panel, int32_t k, float *acc) {
     __m256 lo = _mm256_setzero_ps(), hi = lo;
     for (int32_t p = 0; p < k; p++, panel += 16) {
         const __m256 x = _mm256_broadcast_ss(a + p);
@@ -137,23 +136,8 @@ void affinity_sgemm_direct_rows(int64_t row_begin, int64_t row_end, int32_t n, i
     // block it fell in (nor on how callers split rows across threads).
     for (int64_t r = blocked_end; r < row_end; r++)
         for (int32_t j = 0; j < n; j += 16) {
-            gemm_block_1(a + r * lda, lda, panels + (int64_t)j * k, k, acc);
+            gemm_block_1(a + r * lda, panels + (int64_t)j * k, k, acc);
             store_block(c + r * ldc + j, ldc, acc, 1, n - j < 16 ? n - j : 16, alpha, beta);
-        }
-}
-#else
-// Other architectures never select the direct path (affinity_gemm_direct_available() is 0); this plain loop keeps
-// the symbol defined and correct.
-void affinity_sgemm_direct_rows(int64_t row_begin, int64_t row_end, int32_t n, int32_t k, float alpha,
-                                const float *a, int64_t lda, const float *panels, float beta, float *c, int64_t ldc) {
-    float acc[16];
-    for (int64_t r = row_begin; r < row_end; r++)
-        for (int32_t j = 0; j < n; j += 16) {
-            for (int32_t i = 0; i < 16; i++) acc[i] = 0.0f;
-            const float *panel = panels + (int64_t)j * k;
-            for (int32_t p = 0; p < k; p++)
-                for (int32_t i = 0; i < 16; i++) acc[i] += a[r * lda + p] * panel[p * 16 + i];
-            store_block_scalar(c + r * ldc + j, ldc, acc, 1, n - j < 16 ? n - j : 16, alpha, beta);
         }
 }
 #endif

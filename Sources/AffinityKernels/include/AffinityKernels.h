@@ -117,6 +117,7 @@ void affinity_sum_product_grad_rows(const float *g_features, const float *x, con
 /// 1 if this CPU runs `affinity_sgemm_direct_rows`'s AVX2/FMA kernel (x86-64 with AVX2 and FMA, without AVX-512,
 /// where it was measured faster than OpenBLAS for tall products with a small right operand), else 0.
 int32_t affinity_gemm_direct_available(void);
+#if defined(__x86_64__)
 /// Packs op(B), `k × n` (B stored `k × n`, or `n × k` when `transposed`, with row stride `ldb`), into panels of 16
 /// columns: panel q holds k rows of 16 floats, zero past column n. `panels` holds ⌈n / 16⌉ · 16 · k floats.
 void affinity_gemm_pack_panels(const float *b, int64_t ldb, int32_t transposed, int32_t k, int32_t n, float *panels);
@@ -124,3 +125,4 @@ void affinity_gemm_pack_panels(const float *b, int64_t ldb, int32_t transposed, 
 /// `affinity_gemm_pack_panels`; C is not read when beta is 0. A row's result does not depend on the row range.
 void affinity_sgemm_direct_rows(int64_t row_begin, int64_t row_end, int32_t n, int32_t k, float alpha,
                                 const float *a, int64_t lda, const float *panels, float beta, float *c, int64_t ldc);
+#endif
