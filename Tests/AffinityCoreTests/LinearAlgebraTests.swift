@@ -17,6 +17,16 @@ import AffinityCore
         Matrix(rows: r, cols: c, values: (0..<(r * c)).map { _ in rng.nextFloat() - 0.5 })
     }
 
+    /// Large matrices are filled by all workers in chunks: every entry is set, whatever the size's remainder.
+    @Test(arguments: [(1 << 18, 1), (1031, 257), (4099, 64)])
+    func largeFillsSetEveryEntry(rows: Int, cols: Int) {
+        for value: Float in [-2.5, 0] {  // the zero fill may reuse the freed -2.5 block
+            let m = Matrix(rows: rows, cols: cols, repeating: value)
+            #expect(m.storage.count == rows * cols)
+            #expect(m.storage.allSatisfy { $0 == value })
+        }
+    }
+
     @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
     func gemmMatchesNaiveForEveryTransposeCombination(ta: Bool, tb: Bool) {
         var rng = SeededGenerator(seed: 3)

@@ -62,8 +62,9 @@ extension Tensor {
     /// E⁰ + A E⁰ + … + Aʰ E⁰ (`hops` products, each adding into the sum inside the kernel) and Aʰ E⁰.
     private static func layerSums(_ a: SparseOperator, _ e0: Matrix, hops: Int) -> (sum: Matrix, last: Matrix) {
         guard hops > 0 else { return (e0, e0) }
-        var total = e0, current = e0
-        var next = Matrix(rows: e0.rows, cols: e0.cols)
+        // A parallel copy: `var total = e0` would copy on the first write, on one thread.
+        var total = Elementwise.axpby(1, e0, 0, nil), current = e0
+        var next = Matrix(uninitializedRows: e0.rows, cols: e0.cols)  // with beta 0 the kernel writes every row
         total.storage.withUnsafeMutableBufferPointer { sum in
             for _ in 0..<hops {
                 a.matrix.multiply(current, into: &next, beta: 0, mask: nil, sum: sum.baseAddress!)
@@ -78,12 +79,19 @@ extension Tensor {
     private static func propagationGradient(_ a: SparseOperator, _ g: Matrix, nonZeroRows mask: [UInt8], layers: Int, scale: Float) -> Matrix {
         let sparseFraction = Double(mask.reduce(0) { $0 + Int($1) }) / Double(max(g.rows, 1))
         var h = g
-        var buffer = Matrix(rows: g.rows, cols: g.cols)
+        // Written in full by each product (beta 0). After the first product H no longer shares G's storage, so
+        // the second product gets a fresh buffer rather than G's, which it would copy before overwriting.
+        var buffer = Matrix(uninitializedRows: g.rows, cols: g.cols)
         g.storage.withUnsafeBufferPointer { gs in
             for step in 0..<layers {
                 a.transpose.multiply(h, into: &buffer, beta: 0, mask: step == 0 && sparseFraction < 0.5 ? mask : nil,
                                      addend: gs.baseAddress!, sum: nil)
-                swap(&h, &buffer)
+                if step == 0 {
+                    h = buffer
+                    buffer = Matrix(uninitializedRows: g.rows, cols: g.cols)
+                } else {
+                    swap(&h, &buffer)
+                }
             }
         }
         return Elementwise.axpby(scale, h, 0, nil)
