@@ -4,28 +4,21 @@ public struct Matrix: Sendable, Equatable {
     public let cols: Int
     public var storage: [Float]
 
-    /// A `rows × cols` matrix filled with `value`. Large ones are filled by all workers: a gradient table
-    /// zero-filled on one thread was ~4% of a LightGCN epoch, with the other core idle.
+    /// A `rows × cols` matrix filled with `value`, by all workers when large (`Elementwise.run`): a gradient
+    /// table zero-filled on one thread was ~4% of a LightGCN epoch, with the other core idle.
     public init(rows: Int, cols: Int, repeating value: Float = 0) {
         precondition(rows >= 0 && cols >= 0, "negative matrix shape")
         self.rows = rows
         self.cols = cols
         let count = rows * cols
-        guard count >= Matrix.parallelFillThreshold else {
-            self.storage = [Float](repeating: value, count: count)
-            return
-        }
         self.storage = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let base = UnsafeSendable(buffer.baseAddress!)
-            Parallel.forEachChunk(0..<count, minimumChunk: Matrix.parallelFillThreshold / 2) { chunk in
-                (base.value + chunk.lowerBound).initialize(repeating: value, count: chunk.count)
+            if let base = buffer.baseAddress, count > 0 {
+                let start = UnsafeSendable(base)
+                Elementwise.run(count) { chunk in (start.value + chunk.lowerBound).initialize(repeating: value, count: chunk.count) }
             }
             initialized = count
         }
     }
-
-    /// Element count from which filling is split across workers (1 MiB of floats).
-    static let parallelFillThreshold = 1 << 18
 
     /// A `rows × cols` matrix whose values are left unset, for outputs that a kernel writes in full:
     /// zero-filling a large output first is a wasted, single-threaded pass over it.

@@ -17,8 +17,8 @@ import AffinityCore
         Matrix(rows: r, cols: c, values: (0..<(r * c)).map { _ in rng.nextFloat() - 0.5 })
     }
 
-    /// Large matrices are filled by all workers in chunks: every entry is set, whatever the size's remainder.
-    @Test(arguments: [(1 << 18, 1), (1031, 257), (4099, 64)])
+    /// Matrices are filled (large ones by all workers in chunks): every entry is set, whatever the size's remainder.
+    @Test(arguments: [(0, 5), (7, 3), (1 << 18, 1), (1031, 257), (4099, 64)])
     func largeFillsSetEveryEntry(rows: Int, cols: Int) {
         for value: Float in [-2.5, 0] {  // the zero fill may reuse the freed -2.5 block
             let m = Matrix(rows: rows, cols: cols, repeating: value)

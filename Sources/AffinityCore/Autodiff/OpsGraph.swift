@@ -77,21 +77,16 @@ extension Tensor {
     /// ∂L/∂E⁰ = scale · Σ_{k=0..K} (Aᵀ)ᵏ G by Horner's scheme, H₀ = G, H ← G + Aᵀ H (K times); the first
     /// product skips the rows of G flagged zero in `nonZeroRows` when they are the majority.
     private static func propagationGradient(_ a: SparseOperator, _ g: Matrix, nonZeroRows mask: [UInt8], layers: Int, scale: Float) -> Matrix {
+        precondition(layers > 0, "propagationGradient: no layers")
         let sparseFraction = Double(mask.reduce(0) { $0 + Int($1) }) / Double(max(g.rows, 1))
-        var h = g
-        // Written in full by each product (beta 0). After the first product H no longer shares G's storage, so
-        // the second product gets a fresh buffer rather than G's, which it would copy before overwriting.
-        var buffer = Matrix(uninitializedRows: g.rows, cols: g.cols)
+        // Two buffers written in full by each product (beta 0), read from G first: no zero-fills, and G's storage
+        // is never reused as an output (it would be copied before being overwritten).
+        var h = Matrix(uninitializedRows: g.rows, cols: g.cols), buffer = Matrix(uninitializedRows: g.rows, cols: g.cols)
         g.storage.withUnsafeBufferPointer { gs in
             for step in 0..<layers {
-                a.transpose.multiply(h, into: &buffer, beta: 0, mask: step == 0 && sparseFraction < 0.5 ? mask : nil,
+                a.transpose.multiply(step == 0 ? g : h, into: &buffer, beta: 0, mask: step == 0 && sparseFraction < 0.5 ? mask : nil,
                                      addend: gs.baseAddress!, sum: nil)
-                if step == 0 {
-                    h = buffer
-                    buffer = Matrix(uninitializedRows: g.rows, cols: g.cols)
-                } else {
-                    swap(&h, &buffer)
-                }
+                swap(&h, &buffer)
             }
         }
         return Elementwise.axpby(scale, h, 0, nil)
