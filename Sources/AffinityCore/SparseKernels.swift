@@ -4,7 +4,7 @@ extension SparseMatrix {
     /// `Y = A · X` for dense `X` (`[cols, d]`), threaded over output rows.
     /// - Complexity: O(nnz · d).
     public func multiply(_ x: Matrix) -> Matrix {
-        var y = Matrix(rows: rows, cols: x.cols)
+        var y = Matrix(uninitializedRows: rows, cols: x.cols)  // with beta 0 the kernel writes every row
         multiply(x, into: &y, beta: 0)
         return y
     }
@@ -49,7 +49,7 @@ extension SparseMatrix {
         precondition(x.rows == cols, "spmm shape mismatch")
         precondition(list.allSatisfy { $0 >= 0 && Int($0) < rows }, "spmm: row out of range")
         let d = x.cols
-        var out = Matrix(rows: list.count, cols: d)
+        var out = Matrix(uninitializedRows: list.count, cols: d)  // every listed row is written
         rowStart.withUnsafeBufferPointer { rs in
             colIndex.withUnsafeBufferPointer { ci in
                 values.withUnsafeBufferPointer { vs in

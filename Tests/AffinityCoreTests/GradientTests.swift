@@ -44,6 +44,23 @@ let gradientCases: [String: GradientCase] = [
     },
     "gather dense": GradientCase(shapes: [(5, 3)]) { Tensor.gather($0[0], rows: [4, 0, 4, 2]) },
     "gather sparse": GradientCase(shapes: [(5, 3)], sparseFirstInput: true) { Tensor.gather($0[0], rows: [4, 0, 4, 2]) },
+    // A table read by rows and whole: the gathered rows wait for the dense gradient (`pendingRows`), whichever
+    // arrives first, for an intermediate tensor and for a parameter.
+    "gather and whole, rows first": GradientCase(shapes: [(5, 3)]) { p in
+        let t = Tensor.tanh(p[0])
+        return Tensor.concatRows([Tensor.gather(t, rows: [4, 0, 4]), t])
+    },
+    "gather and whole, whole first": GradientCase(shapes: [(5, 3)]) { p in
+        let t = Tensor.tanh(p[0])
+        return Tensor.concatRows([t, Tensor.gather(t, rows: [4, 0, 4])])
+    },
+    "gather and whole, parameter": GradientCase(shapes: [(5, 3)]) { p in
+        Tensor.concatRows([Tensor.gather(p[0], rows: [1, 1, 3]), Tensor.spmm(adjacency, p[0])])
+    },
+    "gather and spmm at rows": GradientCase(shapes: [(5, 3)]) { p in
+        let t = Tensor.tanh(p[0])
+        return Tensor.concatRows([Tensor.gather(t, rows: [2, 4]), Tensor.spmm(adjacency, t, at: [3, 0, 3])])
+    },
     "concatColumns": GradientCase(shapes: [(3, 2), (3, 4)]) { Tensor.concatColumns([$0[0], $0[1]]) },
     "sliceColumns": GradientCase(shapes: [(3, 5)]) { Tensor.sliceColumns($0[0], 1..<4) },
     "concatRows": GradientCase(shapes: [(2, 3), (4, 3)]) { Tensor.concatRows([$0[0], $0[1]]) },

@@ -43,9 +43,23 @@ extension Tensor {
         precondition(a.matrix.cols == x.rows, "spmm: shape mismatch")
         return Tensor(a.matrix.multiply(x.value, rows: rows), inputs: [x]) { node in
             guard x.requiresGrad else { return }
-            let g = scatteredRows(node.grad!, at: rows, rowCount: a.matrix.rows)
-            if x.grad == nil { x.grad = Matrix(rows: x.rows, cols: x.cols) }
-            a.transpose.multiply(g, into: &x.grad!, beta: 1, mask: DistinctRows(rows, bound: a.matrix.rows).listed, sum: nil)
+            let listed = DistinctRows(rows, bound: a.matrix.rows).listed
+            // The masked product reads the listed rows of g only, so the others are never written (no zero-fill of
+            // a full table), and with beta 0 it writes every row of a fresh gradient.
+            var g = Matrix(uninitializedRows: a.matrix.rows, cols: node.cols)
+            let d = node.cols
+            node.grad!.storage.withUnsafeBufferPointer { gs in
+                g.storage.withUnsafeMutableBufferPointer { full in
+                    for r in rows { (full.baseAddress! + Int(r) * d).update(repeating: 0, count: d) }
+                    for (i, r) in rows.enumerated() { affinity_axpy(Int32(d), 1, gs.baseAddress! + i * d, full.baseAddress! + Int(r) * d) }
+                }
+            }
+            if x.grad == nil {
+                x.grad = Matrix(uninitializedRows: x.rows, cols: x.cols)
+                a.transpose.multiply(g, into: &x.grad!, beta: 0, mask: listed, sum: nil)
+            } else {
+                a.transpose.multiply(g, into: &x.grad!, beta: 1, mask: listed, sum: nil)
+            }
         }
     }
 
@@ -68,7 +82,7 @@ extension Tensor {
     /// table's rows, recorded row-sparse when the table was created with `sparseGradients`.
     public static func gather(_ table: Tensor, rows: [Int32]) -> Tensor {
         let d = table.cols
-        var out = Matrix(rows: rows.count, cols: d)
+        var out = Matrix(uninitializedRows: rows.count, cols: d)
         table.value.storage.withUnsafeBufferPointer { src in
             out.storage.withUnsafeMutableBufferPointer { dst in
                 for (i, r) in rows.enumerated() {
@@ -77,20 +91,7 @@ extension Tensor {
                 }
             }
         }
-        return Tensor(out, inputs: [table]) { node in
-            let g = node.grad!
-            if table.sparseGradients {
-                g.storage.withUnsafeBufferPointer { table.sparseGrad!.append(rows: rows, gradient: $0) }
-            } else {
-                g.storage.withUnsafeBufferPointer { gs in
-                    table.withGradBuffer { tg in
-                        for (i, r) in rows.enumerated() {
-                            affinity_axpy(Int32(d), 1, gs.baseAddress! + i * d, tg.baseAddress! + Int(r) * d)
-                        }
-                    }
-                }
-            }
-        }
+        return Tensor(out, inputs: [table]) { node in table.accumulateRows(rows, of: node.grad!) }
     }
 
     /// `[A | B | …]` side by side (same row count).

@@ -17,6 +17,10 @@ public final class Tensor {
     /// Gather into this parameter records row-sparse gradients instead of a dense one.
     public let sparseGradients: Bool
     public let requiresGrad: Bool
+    /// Gradient rows from `gather` that arrived before the dense gradient: added into it once it exists (before
+    /// this tensor's backward rule runs, or at the end of `backward()` for a parameter), so a table read both
+    /// whole and by rows is not first zero-filled for the rows and then added to the whole.
+    var pendingRows: [(rows: [Int32], gradient: Matrix)] = []
     let inputs: [Tensor]
     let backwardRule: ((Tensor) -> Void)?
 
@@ -75,6 +79,7 @@ public final class Tensor {
     /// Clears gradients (parameters keep their values).
     public func zeroGrad() {
         grad = nil
+        pendingRows = []
         sparseGrad?.removeAll()
     }
 
@@ -103,6 +108,38 @@ public final class Tensor {
         }
     }
 
+    /// Adds row i of `g` into row `rows[i]` of the gradient (rows may repeat): row-sparse for tables created with
+    /// `sparseGradients`; into the dense gradient when it exists; else held until it does (`pendingRows`).
+    func accumulateRows(_ rows: [Int32], of g: Matrix) {
+        guard requiresGrad else { return }
+        if sparseGradients {
+            g.storage.withUnsafeBufferPointer { sparseGrad!.append(rows: rows, gradient: $0) }
+        } else if grad == nil {
+            pendingRows.append((rows, g))
+        } else {
+            scatterAdd(rows, g)
+        }
+    }
+
+    /// Adds the held gather rows into the dense gradient, allocating it zeroed if nothing else arrived.
+    func flushPendingRows() {
+        guard !pendingRows.isEmpty else { return }
+        let pending = pendingRows
+        pendingRows = []
+        for (rows, g) in pending { scatterAdd(rows, g) }
+    }
+
+    private func scatterAdd(_ rows: [Int32], _ g: Matrix) {
+        let d = cols
+        g.storage.withUnsafeBufferPointer { gs in
+            withGradBuffer { tg in
+                for (i, r) in rows.enumerated() {
+                    affinity_axpy(Int32(d), 1, gs.baseAddress! + i * d, tg.baseAddress! + Int(r) * d)
+                }
+            }
+        }
+    }
+
     /// Calls `body` with the dense gradient buffer, allocating it zeroed if needed.
     func withGradBuffer(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
         if grad == nil { grad = Matrix(rows: value.rows, cols: value.cols) }
@@ -125,6 +162,7 @@ public final class Tensor {
         }
         accumulate(Matrix(rows: 1, cols: 1, repeating: 1))
         for node in order.reversed() {
+            node.flushPendingRows()
             guard let rule = node.backwardRule, node.grad != nil else { continue }
             rule(node)
             if !node.isParameter { node.grad = nil }
