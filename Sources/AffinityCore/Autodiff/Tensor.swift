@@ -17,9 +17,9 @@ public final class Tensor {
     /// Gather into this parameter records row-sparse gradients instead of a dense one.
     public let sparseGradients: Bool
     public let requiresGrad: Bool
-    /// Gradient rows from `gather` that arrived before the dense gradient: added into it once it exists (before
-    /// this tensor's backward rule runs, or at the end of `backward()` for a parameter), so a table read both
-    /// whole and by rows is not first zero-filled for the rows and then added to the whole.
+    /// Gradient rows from `gather` that arrived before the dense gradient: added into it when `backward()` reaches
+    /// this tensor (after every tensor that reads it, before its own rule), so a table read both whole and by rows
+    /// is not first zero-filled for the rows and then added to the whole.
     var pendingRows: [(rows: [Int32], gradient: Matrix)] = []
     let inputs: [Tensor]
     let backwardRule: ((Tensor) -> Void)?
