@@ -48,33 +48,21 @@ extension Tensor {
             // a full table), and with beta 0 it writes every row of a fresh gradient.
             var g = Matrix(uninitializedRows: a.matrix.rows, cols: node.cols)
             let d = node.cols
-            node.grad!.storage.withUnsafeBufferPointer { gs in
-                g.storage.withUnsafeMutableBufferPointer { full in
-                    for r in rows { (full.baseAddress! + Int(r) * d).update(repeating: 0, count: d) }
-                    for (i, r) in rows.enumerated() { affinity_axpy(Int32(d), 1, gs.baseAddress! + i * d, full.baseAddress! + Int(r) * d) }
-                }
+            g.storage.withUnsafeMutableBufferPointer { full in
+                for r in rows { (full.baseAddress! + Int(r) * d).update(repeating: 0, count: d) }
+                Tensor.addRows(node.grad!, at: rows, into: full.baseAddress!)
             }
-            if x.grad == nil {
-                x.grad = Matrix(uninitializedRows: x.rows, cols: x.cols)
-                a.transpose.multiply(g, into: &x.grad!, beta: 0, mask: listed, sum: nil)
-            } else {
-                a.transpose.multiply(g, into: &x.grad!, beta: 1, mask: listed, sum: nil)
-            }
+            let beta: Float = x.grad == nil ? 0 : 1
+            if x.grad == nil { x.grad = Matrix(uninitializedRows: x.rows, cols: x.cols) }
+            a.transpose.multiply(g, into: &x.grad!, beta: beta, mask: listed, sum: nil)
         }
     }
 
     /// The `[rowCount, d]` matrix with row `rows[i]` of it the sum of the rows i of `g` listed there: the
     /// gradient of reading `rows` from a full table, zero elsewhere.
     static func scatteredRows(_ g: Matrix, at rows: [Int32], rowCount: Int) -> Matrix {
-        let d = g.cols
-        var full = Matrix(rows: rowCount, cols: d)
-        g.storage.withUnsafeBufferPointer { gs in
-            full.storage.withUnsafeMutableBufferPointer { fs in
-                for (i, r) in rows.enumerated() {
-                    affinity_axpy(Int32(d), 1, gs.baseAddress! + i * d, fs.baseAddress! + Int(r) * d)
-                }
-            }
-        }
+        var full = Matrix(rows: rowCount, cols: g.cols)
+        full.storage.withUnsafeMutableBufferPointer { Tensor.addRows(g, at: rows, into: $0.baseAddress!) }
         return full
     }
 

@@ -93,19 +93,7 @@ public final class Tensor {
     /// Adds gradient rows `values[k·d …]` into rows `rows[k]`: row-sparse for tables created with
     /// `sparseGradients`, scatter-added into the dense gradient otherwise.
     func accumulateRows(_ rows: [Int32], _ values: [Float]) {
-        guard requiresGrad else { return }
-        if sparseGradients {
-            values.withUnsafeBufferPointer { sparseGrad!.append(rows: rows, gradient: $0) }
-        } else {
-            let d = cols
-            values.withUnsafeBufferPointer { vs in
-                withGradBuffer { g in
-                    for (k, r) in rows.enumerated() {
-                        affinity_axpy(Int32(d), 1, vs.baseAddress! + k * d, g.baseAddress! + Int(r) * d)
-                    }
-                }
-            }
-        }
+        accumulateRows(rows, of: Matrix(rows: rows.count, cols: cols, values: values))
     }
 
     /// Adds row i of `g` into row `rows[i]` of the gradient (rows may repeat): row-sparse for tables created with
@@ -124,19 +112,19 @@ public final class Tensor {
     /// Adds the held gather rows into the dense gradient, allocating it zeroed if nothing else arrived.
     func flushPendingRows() {
         guard !pendingRows.isEmpty else { return }
-        let pending = pendingRows
+        for (rows, g) in pendingRows { scatterAdd(rows, g) }
         pendingRows = []
-        for (rows, g) in pending { scatterAdd(rows, g) }
     }
 
     private func scatterAdd(_ rows: [Int32], _ g: Matrix) {
-        let d = cols
+        withGradBuffer { Tensor.addRows(g, at: rows, into: $0.baseAddress!) }
+    }
+
+    /// Adds row i of `g` into row `rows[i]` of the row-major table at `table` (same width; rows may repeat).
+    static func addRows(_ g: Matrix, at rows: [Int32], into table: UnsafeMutablePointer<Float>) {
+        let d = g.cols
         g.storage.withUnsafeBufferPointer { gs in
-            withGradBuffer { tg in
-                for (i, r) in rows.enumerated() {
-                    affinity_axpy(Int32(d), 1, gs.baseAddress! + i * d, tg.baseAddress! + Int(r) * d)
-                }
-            }
+            for (i, r) in rows.enumerated() { affinity_axpy(Int32(d), 1, gs.baseAddress! + i * d, table + Int(r) * d) }
         }
     }
 
