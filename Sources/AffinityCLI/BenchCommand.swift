@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Micro-benchmarks used by the scripts in Benchmarks/ (JSON output).",
         shouldDisplay: false,
-        subcommands: [EvaluateBench.self, LoadBench.self, SpmmBench.self, GemmBench.self, BPREpochBench.self, ServeLoopBench.self, UnlearnBench.self, ItemGraphBench.self, InfoNCEBench.self])
+        subcommands: [EvaluateBench.self, LoadBench.self, SpmmBench.self, GemmBench.self, BPREpochBench.self, ServeLoopBench.self, UnlearnBench.self, ItemGraphBench.self, InfoNCEBench.self, NGCFLayerBench.self])
 }
 
 /// Building a cosine kNN item graph over random feature rows (what a modality costs at load time).
@@ -64,6 +64,51 @@ struct InfoNCEBench: ParsableCommand {
         print(jsonLine([("bench", "infonce"), ("anchors", anchors), ("candidates", candidates), ("dim", dim),
                         ("tile_floats", tile), ("median_s", s),
                         ("gflops", 6 * Double(anchors) * Double(candidates) * Double(dim) / s / 1e9), ("loss", Double(loss)),
+                        ("blas_core", BLAS.coreName), ("threads", Parallel.threads)]))
+    }
+}
+
+/// One NGCF layer (`Tensor.ngcfLayer`) on a full node table, forward and backward: the chunked kernel
+/// (`Tensor.chunkedLayers`) and the table-wide passes with the system BLAS, alternating, against the layer's three
+/// products alone (`[n, 2d]·[2d, d']`, its transpose-A weight gradient and `[n, d']·[d', 2d]` through the system
+/// BLAS): what each path costs beyond the arithmetic.
+struct NGCFLayerBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ngcf-layer")
+    @Option var rows = 70839
+    @Option var dim = 64
+    @Option var repeats = 20
+
+    func run() throws {
+        var rng = SeededGenerator(seed: 4)
+        func table(_ r: Int, _ c: Int) -> Matrix { Matrix(rows: r, cols: c, values: (0..<(r * c)).map { _ in rng.nextGaussian() * 0.1 }) }
+        let x = Tensor(parameter: table(rows, dim)), s = Tensor(parameter: table(rows, dim))
+        let w1 = Tensor(parameter: table(dim, dim)), w2 = Tensor(parameter: table(dim, dim))
+        let b1 = Tensor(parameter: Matrix(rows: 1, cols: dim)), b2 = Tensor(parameter: Matrix(rows: 1, cols: dim))
+        let upstream = Tensor(table(rows, dim))
+        var dropoutRNG = SeededGenerator(seed: 5)
+        func layer(chunked: Bool) {
+            for t in [x, s, w1, w2, b1, b2] { t.zeroGrad() }
+            let y = Tensor.ngcfLayer(input: x, side: s, w1: w1, b1: b1, w2: w2, b2: b2, slope: 0.2, dropout: 0.1,
+                                     rng: &dropoutRNG, chunked: chunked)
+            Tensor.sum(y * upstream).backward()
+        }
+        let features = table(rows, 2 * dim), weights = table(2 * dim, dim), gz = table(rows, dim)
+        func products() {
+            _ = BLAS.matmul(features, weights)
+            _ = BLAS.matmul(features, gz, transA: true)
+            _ = BLAS.matmul(gz, weights, transB: true)
+        }
+        let chunkedAvailable = Tensor.chunkedLayers
+        layer(chunked: false); layer(chunked: chunkedAvailable); products()
+        var wide: [Double] = [], chunked: [Double] = [], product: [Double] = []
+        for _ in 0..<repeats {
+            wide.append(timed { layer(chunked: false) }.1)
+            if chunkedAvailable { chunked.append(timed { layer(chunked: true) }.1) }
+            product.append(timed { products() }.1)
+        }
+        let w = median(wide), p = median(product), c = chunkedAvailable ? median(chunked) : .nan
+        print(jsonLine([("bench", "ngcf_layer"), ("rows", rows), ("dim", dim), ("table_wide_median_s", w),
+                        ("chunked_median_s", c), ("products_median_s", p), ("chunked_over_table_wide", c / w),
                         ("blas_core", BLAS.coreName), ("threads", Parallel.threads)]))
     }
 }

@@ -4,6 +4,7 @@
 // long as the arithmetic itself. Here B is packed once (it is small) and each block of 6 rows of A is read
 // straight from memory: 6 × 16 outputs in 12 AVX registers, one FMA per B vector and broadcast A element.
 #include "AffinityKernels.h"
+#include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -21,6 +22,12 @@ int32_t affinity_gemm_direct_available(void) {
 
 #if defined(__x86_64__)
 void affinity_gemm_pack_panels(const float *b, int64_t ldb, int32_t transposed, int32_t k, int32_t n, float *panels) {
+    if (!transposed && n % 16 == 0) {
+        // Whole panels of a row-major B: 16 contiguous floats each (the chunked layers pack per chunk).
+        for (int32_t j0 = 0; j0 < n; j0 += 16)
+            for (int32_t p = 0; p < k; p++) memcpy(panels + (int64_t)j0 * k + p * 16, b + (int64_t)p * ldb + j0, 16 * sizeof(float));
+        return;
+    }
     for (int32_t j0 = 0; j0 < n; j0 += 16) {
         float *panel = panels + (int64_t)j0 * k;
         for (int32_t p = 0; p < k; p++)
@@ -70,13 +77,15 @@ AFFINITY_AVX2_FMA __attribute__((noinline)) static void store_block(float *c, in
 // Σ_p A[r, p]·panel[p, 0:16] for 6 rows, into acc[6][16]. The twelve accumulators are spelled out: written as
 // arrays with a loop over rows, clang splits the loop per row and each row's two FMA chains wait on latency.
 #define AFFINITY_GEMM_ROW_STEP(i)                                                                       \
-    x = _mm256_broadcast_ss(a + (i) * lda + p);                                                         \
+    x = _mm256_broadcast_ss(a + (i) * row_stride);                                                      \
     lo##i = _mm256_fmadd_ps(x, b0, lo##i);                                                              \
     hi##i = _mm256_fmadd_ps(x, b1, hi##i);
-AFFINITY_AVX2_FMA static inline void gemm_block_6(const float *a, int64_t lda, const float *panel, int32_t k, float *acc) {
+// A's entry (row i, depth p) is at a + i·row_stride + p·depth_stride: (lda, 1) for A, (1, lda) for Aᵀ.
+AFFINITY_AVX2_FMA static inline void gemm_block_6(const float *a, int64_t row_stride, int64_t depth_stride,
+                                                  const float *panel, int32_t k, float *acc) {
     __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0, lo2 = lo0, hi2 = lo0,
            lo3 = lo0, hi3 = lo0, lo4 = lo0, hi4 = lo0, lo5 = lo0, hi5 = lo0;
-    for (int32_t p = 0; p < k; p++, panel += 16) {
+    for (int32_t p = 0; p < k; p++, panel += 16, a += depth_stride) {
         const __m256 b0 = _mm256_loadu_ps(panel), b1 = _mm256_loadu_ps(panel + 8);
         __m256 x;
         AFFINITY_GEMM_ROW_STEP(0) AFFINITY_GEMM_ROW_STEP(1) AFFINITY_GEMM_ROW_STEP(2)
@@ -92,10 +101,11 @@ AFFINITY_AVX2_FMA static inline void gemm_block_6(const float *a, int64_t lda, c
 #undef AFFINITY_GEMM_ROW_STEP
 
 // The same sums for one row (the last rows of a range): same order, so the same result as in a 6-row block.
-AFFINITY_AVX2_FMA static inline void gemm_block_1(const float *a, const float *panel, int32_t k, float *acc) {
+AFFINITY_AVX2_FMA static inline void gemm_block_1(const float *a, int64_t depth_stride, const float *panel, int32_t k,
+                                                  float *acc) {
     __m256 lo = _mm256_setzero_ps(), hi = lo;
-    for (int32_t p = 0; p < k; p++, panel += 16) {
-        const __m256 x = _mm256_broadcast_ss(a + p);
+    for (int32_t p = 0; p < k; p++, panel += 16, a += depth_stride) {
+        const __m256 x = _mm256_broadcast_ss(a);
         lo = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel), lo);
         hi = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 8), hi);
     }
@@ -109,25 +119,27 @@ AFFINITY_AVX2_FMA static inline void prefetch_rows(const float *a, int64_t lda, 
         for (int32_t c = 0; c < k; c += 16) _mm_prefetch((const char *)(a + q * lda + c), _MM_HINT_T0);
 }
 
-AFFINITY_AVX2_FMA
-void affinity_sgemm_direct_rows(int64_t row_begin, int64_t row_end, int32_t n, int32_t k, float alpha,
-                                const float *a, int64_t lda, const float *panels, float beta, float *c, int64_t ldc) {
+// Rows [row_begin, row_end) of C = α·op(A)·B + β·C, op(A)'s entry (r, p) at a + r·row_stride + p·depth_stride.
+AFFINITY_AVX2_FMA static inline void direct_rows(int64_t row_begin, int64_t row_end, int32_t n, int32_t k, float alpha,
+                                                 const float *a, int64_t row_stride, int64_t depth_stride,
+                                                 const float *panels, float beta, float *c, int64_t ldc) {
     float acc[6 * 16];
     // Rows in chunks, panels outermost within a chunk: one panel (k × 16 floats, 8 KB at k = 128) stays in L1
     // while the chunk's rows of A stream past it.
     const int64_t blocked_end = row_begin + (row_end - row_begin) / 6 * 6;
     // Long rows: the first panel's pass fetches each block of A from memory, and the hardware prefetcher, seeing
     // six interleaved streams, falls behind. Fetching two blocks ahead took [35k, 128]·[128, 64] from 0.93 to
-    // 0.77 of OpenBLAS's time (single thread); at k ≤ 64 it measured neutral to slightly worse.
-    const int prefetch = k >= 96;
+    // 0.77 of OpenBLAS's time (single thread); at k ≤ 64 it measured neutral to slightly worse. (Aᵀ's callers
+    // hold it in cache.)
+    const int prefetch = k >= 96 && depth_stride == 1;
     for (int64_t chunk = row_begin; chunk < blocked_end; chunk += AFFINITY_GEMM_CHUNK_ROWS) {
         const int64_t chunk_end =
             chunk + AFFINITY_GEMM_CHUNK_ROWS < blocked_end ? chunk + AFFINITY_GEMM_CHUNK_ROWS : blocked_end;
         for (int32_t j = 0; j < n; j += 16) {
             const float *panel = panels + (int64_t)j * k;
             for (int64_t r = chunk; r < chunk_end; r += 6) {
-                if (prefetch && j == 0 && r + 12 < blocked_end) prefetch_rows(a + (r + 12) * lda, lda, 6, k);
-                gemm_block_6(a + r * lda, lda, panel, k, acc);
+                if (prefetch && j == 0 && r + 12 < blocked_end) prefetch_rows(a + (r + 12) * row_stride, row_stride, 6, k);
+                gemm_block_6(a + r * row_stride, row_stride, depth_stride, panel, k, acc);
                 store_block(c + r * ldc + j, ldc, acc, 6, n - j < 16 ? n - j : 16, alpha, beta);
             }
         }
@@ -136,8 +148,21 @@ void affinity_sgemm_direct_rows(int64_t row_begin, int64_t row_end, int32_t n, i
     // block it fell in (nor on how callers split rows across threads).
     for (int64_t r = blocked_end; r < row_end; r++)
         for (int32_t j = 0; j < n; j += 16) {
-            gemm_block_1(a + r * lda, panels + (int64_t)j * k, k, acc);
+            gemm_block_1(a + r * row_stride, depth_stride, panels + (int64_t)j * k, k, acc);
             store_block(c + r * ldc + j, ldc, acc, 1, n - j < 16 ? n - j : 16, alpha, beta);
         }
+}
+
+AFFINITY_AVX2_FMA
+void affinity_sgemm_direct_rows(int64_t row_begin, int64_t row_end, int32_t n, int32_t k, float alpha,
+                                const float *a, int64_t lda, const float *panels, float beta, float *c, int64_t ldc) {
+    direct_rows(row_begin, row_end, n, k, alpha, a, lda, 1, panels, beta, c, ldc);
+}
+
+AFFINITY_AVX2_FMA
+void affinity_sgemm_direct_transposed_rows(int64_t row_begin, int64_t row_end, int32_t n, int32_t k, float alpha,
+                                           const float *a, int64_t lda, const float *panels, float beta, float *c,
+                                           int64_t ldc) {
+    direct_rows(row_begin, row_end, n, k, alpha, a, 1, lda, panels, beta, c, ldc);
 }
 #endif

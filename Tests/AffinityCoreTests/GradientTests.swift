@@ -144,6 +144,11 @@ let gradientCases: [String: GradientCase] = [
         var rng = SeededGenerator(seed: 5)  // the same mask at every evaluation
         return Tensor.ngcfLayer(input: p[0], side: p[1], w1: p[2], b1: p[3], w2: p[4], b2: p[5], slope: 0.2, dropout: 0.3, rng: &rng)
     },
+    "ngcfLayer table-wide": GradientCase(shapes: [(4, 3), (4, 3), (3, 3), (1, 3), (3, 3), (1, 3)]) { p in
+        var rng = SeededGenerator(seed: 5)
+        return Tensor.ngcfLayer(input: p[0], side: p[1], w1: p[2], b1: p[3], w2: p[4], b2: p[5], slope: 0.2, dropout: 0.3,
+                                rng: &rng, chunked: false)
+    },
     "two-layer graph model": GradientCase(shapes: [(5, 3), (3, 3), (1, 3)]) { p in
         // spmm → dense layer with bias → leaky relu → spmmᵀ-free second hop, as NGCF-like stacks do.
         let h = Tensor.leakyRelu(Tensor.matmul(Tensor.spmm(adjacency, p[0]), p[1]) + p[2])
@@ -190,19 +195,22 @@ let gradientCases: [String: GradientCase] = [
         }
     }
 
-    /// The fused NGCF layer equals the chain of ops it replaces (same dropout generator), in value and in the
-    /// gradient of every input.
-    @Test func ngcfLayerMatchesTheChainOfOps() {
+    /// The fused NGCF layer, chunked (where the CPU runs it) and table-wide, equals the chain of ops it replaces
+    /// (same dropout generator), in value and in the gradient of every input. Enough rows for several chunks and
+    /// two blocks of partial sums, and widths that are not multiples of the kernel's 16-column panels.
+    @Test(arguments: [(4500, 6, 5), (400, 64, 64)])
+    func ngcfLayerMatchesTheChainOfOps(rows: Int, din: Int, dout: Int) {
         var rng = SeededGenerator(seed: 29)
         func random(_ r: Int, _ c: Int) -> Matrix { Matrix(rows: r, cols: c, values: (0..<(r * c)).map { _ in 2 * rng.nextFloat() - 1 }) }
-        let values = [random(300, 6), random(300, 6), random(6, 5), random(1, 5), random(6, 5), random(1, 5)]
-        let weights = Tensor(random(300, 5))
-        func run(fused: Bool) -> (Matrix, [Matrix]) {
+        let values = [random(rows, din), random(rows, din), random(din, dout), random(1, dout), random(din, dout), random(1, dout)]
+        let weights = Tensor(random(rows, dout))
+        func run(fused: Bool, chunked: Bool = false) -> (Matrix, [Matrix]) {
             let p = values.map { Tensor(parameter: $0) }
             var dropoutRNG = SeededGenerator(seed: 8)
             let y: Tensor
             if fused {
-                y = Tensor.ngcfLayer(input: p[0], side: p[1], w1: p[2], b1: p[3], w2: p[4], b2: p[5], slope: 0.2, dropout: 0.25, rng: &dropoutRNG)
+                y = Tensor.ngcfLayer(input: p[0], side: p[1], w1: p[2], b1: p[3], w2: p[4], b2: p[5], slope: 0.2, dropout: 0.25,
+                                     rng: &dropoutRNG, chunked: chunked)
             } else {
                 let z = Tensor.matmul(p[0] + p[1], p[2]) + p[3] + (Tensor.matmul(p[0] * p[1], p[4]) + p[5])
                 y = Tensor.normalizeRows(Tensor.dropout(Tensor.leakyRelu(z, slope: 0.2), rate: 0.25, rng: &dropoutRNG))
@@ -210,10 +218,17 @@ let gradientCases: [String: GradientCase] = [
             Tensor.sum(y * weights).backward()
             return (y.value, p.map { $0.grad! })
         }
-        let (fusedValue, fusedGrads) = run(fused: true), (chainValue, chainGrads) = run(fused: false)
-        #expect(maxDifference(fusedValue, chainValue) < 1e-5)
-        for k in 0..<6 { #expect(maxDifference(fusedGrads[k], chainGrads[k]) < 1e-4, "input \(k)") }
-        #expect(fusedValue.storage.contains(0), "dropout zeroed some entries")
+        let (chainValue, chainGrads) = run(fused: false)
+        for chunked in Tensor.chunkedLayers ? [false, true] : [false] {
+            let (fusedValue, fusedGrads) = run(fused: true, chunked: chunked)
+            #expect(maxDifference(fusedValue, chainValue) < 1e-5, "chunked: \(chunked)")
+            for k in 0..<6 {
+                // Weight and bias gradients sum over every row: compare relative to their size.
+                let scale = max(1, chainGrads[k].storage.map(abs).max() ?? 0)
+                #expect(maxDifference(fusedGrads[k], chainGrads[k]) < 1e-4 * scale, "chunked: \(chunked), input \(k)")
+            }
+            #expect(fusedValue.storage.contains(0), "dropout zeroed some entries")
+        }
     }
 
     /// The tiled InfoNCE (several pieces of several tiles) against the loss written out with dense ops.

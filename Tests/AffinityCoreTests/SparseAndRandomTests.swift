@@ -45,6 +45,26 @@ import AffinityCore
         #expect(a != Array(0..<100))
     }
 
+    /// Dropout masks: the rate, the scale, reproducible from the seed, and counter-based (an entry depends on the
+    /// seed and its index only, so a smaller table's mask is the prefix of a larger one's, as chunked layers need).
+    @Test func dropoutMasksHaveTheRateAndDependOnlyOnSeedAndIndex() {
+        func mask(rows: Int, seed: UInt64) -> [Float] {
+            var rng = SeededGenerator(seed: seed)
+            return Tensor.dropout(Tensor(Matrix(rows: rows, cols: 100, repeating: 1)), rate: 0.3, rng: &rng).value.storage
+        }
+        let big = mask(rows: 2000, seed: 4)
+        let zeros = big.filter { $0 == 0 }.count
+        #expect(abs(Double(zeros) / Double(big.count) - 0.3) < 0.01)
+        #expect(big.allSatisfy { $0 == 0 || abs($0 - 1 / Float(0.7)) < 1e-6 })
+        for column in [0, 37, 99] {   // no column (a fixed index modulo the width) is biased
+            let dropped = (0..<2000).filter { big[$0 * 100 + column] == 0 }.count
+            #expect(abs(Double(dropped) / 2000 - 0.3) < 0.05, "column \(column)")
+        }
+        #expect(mask(rows: 2000, seed: 4) == big)
+        #expect(Array(big[0..<1000]) == mask(rows: 10, seed: 4))
+        #expect(mask(rows: 10, seed: 5) != mask(rows: 10, seed: 4))
+    }
+
     @Test func parallelForEachVisitsEveryIndexOnce() {
         var hits = [Int](repeating: 0, count: 1000)
         hits.withUnsafeMutableBufferPointer { buf in

@@ -1,4 +1,9 @@
 import AffinityKernels
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // Fused ops for layers whose chain of small elementwise ops would otherwise make one pass over the whole node
 // table per op (and keep an intermediate tensor for each). Same math as the chain; each has a gradient check
@@ -17,11 +22,17 @@ extension Tensor {
     /// generator matches.
     public static func ngcfLayer(input x: Tensor, side s: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor,
                                  slope: Float, dropout rate: Float, rng: inout SeededGenerator,
-                                 epsilon: Float = 1e-12) -> Tensor {
+                                 epsilon: Float = 1e-12, chunked: Bool = Tensor.chunkedLayers) -> Tensor {
         let n = x.rows, din = x.cols, dout = w1.cols
         precondition(n > 0 && din > 0 && dout > 0, "ngcfLayer: empty input")
         precondition(s.rows == n && s.cols == din && w1.rows == din && w2.rows == din && w2.cols == dout
                      && b1.rows == 1 && b1.cols == dout && b2.rows == 1 && b2.cols == dout, "ngcfLayer: shape mismatch")
+        #if arch(x86_64)
+        if chunked && chunkedLayers {
+            return chunkedNGCFLayer(input: x, side: s, w1: w1, b1: b1, w2: w2, b2: b2, slope: slope, dropout: rate,
+                                    rng: &rng, epsilon: epsilon)
+        }
+        #endif
         // features = [x + s | x ⊙ s], [n, 2·d_in]; weights = [W1; W2], [2·d_in, d_out].
         var features = Matrix(uninitializedRows: n, cols: 2 * din)
         withPointers(x.value, s.value) { xp, sp in
@@ -111,6 +122,121 @@ extension Tensor {
             if s.requiresGrad { s.accumulate(gs) }
         }
     }
+}
+
+extension Tensor {
+    /// Whether `ngcfLayer` sweeps the table in L2-sized chunks of rows with Affinity's direct product kernel
+    /// (x86-64 with AVX2 and FMA), unless `AFFINITY_CHUNKED_LAYERS=0`; else it runs table-wide passes and the
+    /// system BLAS. Same math; sums run in another order, so results agree to rounding.
+    public static let chunkedLayers: Bool = {
+        if let env = getenv("AFFINITY_CHUNKED_LAYERS"), String(cString: env) == "0" { return false }
+        return affinity_ngcf_layer_direct_available() != 0
+    }()
+
+    /// Rows per block of the backward pass's weight and bias gradient partial sums: fixed, so the sums do not
+    /// depend on the thread count.
+    static let chunkedLayerBlockRows = 4096
+
+    #if arch(x86_64)
+    /// `ngcfLayer` in chunks of rows: each chunk's features `[x + s | x ⊙ s]`, their product with the weights and the
+    /// epilogue (and backward, ∂z, its share of ∂W and ∂b, and ∂x, ∂s) are done while the chunk is in cache, so
+    /// neither the `[n, 2·d_in]` features nor their gradient exist as tables, and no operand is repacked.
+    private static func chunkedNGCFLayer(input x: Tensor, side s: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor,
+                                         slope: Float, dropout rate: Float, rng: inout SeededGenerator,
+                                         epsilon: Float) -> Tensor {
+        let n = x.rows, din = x.cols, dout = w1.cols, width = 2 * din
+        let weights = w1.value.storage + w2.value.storage   // [W1; W2], [2·d_in, d_out]
+        let panels = packedPanels(weights, leading: dout, transposed: false, depth: width, columns: dout)
+        // The mask is drawn chunk by chunk, forward and again backward, from the seed `dropoutMask` would use.
+        let seed: UInt64 = rate > 0 ? rng.next() : 0
+        let bias = zip(b1.value.storage, b2.value.storage).map { $0 + $1 }
+        var z = Matrix(uninitializedRows: n, cols: dout), y = Matrix(uninitializedRows: n, cols: dout)
+        var norms = [Float](repeating: 0, count: n)
+        withPointers(x.value, s.value) { xp, sp in
+            z.storage.withUnsafeMutableBufferPointer { zs in
+                y.storage.withUnsafeMutableBufferPointer { ys in
+                    norms.withUnsafeMutableBufferPointer { ns in
+                        let p = UnsafeSendable((xp, sp, panels, bias, zs.baseAddress!, ys.baseAddress!, ns.baseAddress!))
+                        Parallel.forEachChunk(0..<n, minimumChunk: 1024) { rows in
+                            let (x, s, panels, bias, z, y, norms) = p.value
+                            affinity_ngcf_layer_forward_rows(x, s, Int32(din), Int32(dout), panels, bias, seed, rate, slope,
+                                                             epsilon, Int64(rows.lowerBound), Int64(rows.upperBound),
+                                                             z, y, norms)
+                        }
+                    }
+                }
+            }
+        }
+        let preActivation = z
+        return Tensor(y, inputs: [x, s, w1, b1, w2, b2]) { node in
+            let wantsWeights = w1.requiresGrad || w2.requiresGrad
+            let transposedPanels = packedPanels(weights, leading: dout, transposed: true, depth: dout, columns: width)
+            let blocks = (n + chunkedLayerBlockRows - 1) / chunkedLayerBlockRows
+            var weightPartials = [Float](repeating: 0, count: wantsWeights ? blocks * width * dout : 0)
+            var biasPartials = [Float](repeating: 0, count: blocks * dout)
+            var gx = Matrix(uninitializedRows: x.requiresGrad ? n : 0, cols: din)
+            var gs = Matrix(uninitializedRows: s.requiresGrad ? n : 0, cols: din)
+            withPointers(node.grad!, y) { gp, yp in
+                withPointers(x.value, s.value) { xp, sp in
+                    preActivation.storage.withUnsafeBufferPointer { zs in
+                        do {
+                            weightPartials.withUnsafeMutableBufferPointer { wg in
+                                biasPartials.withUnsafeMutableBufferPointer { bg in
+                                    gx.storage.withUnsafeMutableBufferPointer { gxs in
+                                        gs.storage.withUnsafeMutableBufferPointer { gss in
+                                            let p = UnsafeSendable((gp, yp, zs.baseAddress!, norms, xp, sp, transposedPanels,
+                                                                    wantsWeights ? wg.baseAddress : nil, bg.baseAddress!,
+                                                                    x.requiresGrad ? gxs.baseAddress : nil,
+                                                                    s.requiresGrad ? gss.baseAddress : nil))
+                                            Parallel.forEach(0..<blocks) { b in
+                                                let (g, y, z, norms, x, s, panels, wg, bg, gx, gs) = p.value
+                                                let lo = b * chunkedLayerBlockRows, hi = min(n, lo + chunkedLayerBlockRows)
+                                                norms.withUnsafeBufferPointer { ns in
+                                                    affinity_ngcf_layer_backward_rows(
+                                                        g, y, z, seed, rate, ns.baseAddress!, slope, epsilon, x, s, Int32(din),
+                                                        Int32(dout), panels, Int64(lo), Int64(hi),
+                                                        wg.map { $0 + b * width * dout }, bg + b * dout, gx, gs)
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            // Block partial sums, added in block order.
+            var biasGradient = Matrix(rows: 1, cols: dout)
+            for b in 0..<blocks { for c in 0..<dout { biasGradient.storage[c] += biasPartials[b * dout + c] } }
+            if b1.requiresGrad || b2.requiresGrad {
+                b1.accumulate(biasGradient)
+                b2.accumulate(biasGradient)
+            }
+            if wantsWeights {
+                var total = [Float](repeating: 0, count: width * dout)
+                for b in 0..<blocks { for i in 0..<(width * dout) { total[i] += weightPartials[b * width * dout + i] } }
+                let half = din * dout
+                w1.accumulate(Matrix(rows: din, cols: dout, values: Array(total[0..<half])))
+                w2.accumulate(Matrix(rows: din, cols: dout, values: Array(total[half...])))
+            }
+            if x.requiresGrad { x.accumulate(gx) }
+            if s.requiresGrad { s.accumulate(gs) }
+        }
+    }
+
+    /// `op(B)` (`depth × columns`; B row-major with row stride `leading`, read transposed when `transposed`) in the
+    /// direct kernel's 16-column panels.
+    private static func packedPanels(_ b: [Float], leading: Int, transposed: Bool, depth: Int, columns: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: (columns + 15) / 16 * 16 * depth) { packed, count in
+            b.withUnsafeBufferPointer { bp in
+                affinity_gemm_pack_panels(bp.baseAddress!, Int64(leading), transposed ? 1 : 0, Int32(depth), Int32(columns),
+                                          packed.baseAddress!)
+            }
+            count = packed.count
+        }
+    }
+    #endif
 }
 
 /// Calls `body` with the base addresses of two non-empty matrices.

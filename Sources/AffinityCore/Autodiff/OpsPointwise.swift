@@ -1,3 +1,4 @@
+import AffinityKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -80,26 +81,20 @@ extension Tensor {
     }
 
     /// The inverted-dropout mask of `dropout(_:rate:rng:)`: 0 with probability `rate`, 1/(1 − rate) otherwise.
-    /// One draw from `rng`, then a generator per fixed-size block, so the mask is drawn in parallel and is the
-    /// same whatever the thread count.
+    /// One draw from `rng` seeds a counter-based generator (`affinity_dropout_mask`): each entry depends only on
+    /// the seed and its index, so the mask is drawn in parallel, the same whatever the thread count, and fused
+    /// ops can draw any rows of it again.
     static func dropoutMask(rows: Int, cols: Int, rate: Float, rng: inout SeededGenerator) -> Matrix {
-        let keep = 1 / (1 - rate)
-        let base = SeededGenerator(seed: rng.next()), block = 1 << 16
+        dropoutMask(rows: rows, cols: cols, rate: rate, seed: rng.next())
+    }
+
+    static func dropoutMask(rows: Int, cols: Int, rate: Float, seed: UInt64) -> Matrix {
         var mask = Matrix(uninitializedRows: rows, cols: cols)
         guard rows * cols > 0 else { return mask }
         mask.storage.withUnsafeMutableBufferPointer { m in
-            let pointer = UnsafeSendable(m.baseAddress!), count = m.count
-            Parallel.forEach(0..<((count + block - 1) / block)) { b in
-                var generator = base.derived(stream: UInt64(b))
-                // Two 24-bit uniforms per 64-bit draw.
-                var i = b * block
-                let end = min(count, (b + 1) * block), scale: Float = 1 / 16_777_216
-                while i < end {
-                    let bits = generator.next()
-                    pointer.value[i] = Float(bits >> 40) * scale >= rate ? keep : 0
-                    if i + 1 < end { pointer.value[i + 1] = Float((bits >> 8) & 0xFF_FFFF) * scale >= rate ? keep : 0 }
-                    i += 2
-                }
+            let pointer = UnsafeSendable(m.baseAddress!)
+            Parallel.forEachChunk(0..<m.count, minimumChunk: 1 << 16) { range in
+                affinity_dropout_mask(seed, rate, Int64(range.lowerBound), Int64(range.upperBound), pointer.value + range.lowerBound)
             }
         }
         return mask
