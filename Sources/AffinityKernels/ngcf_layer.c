@@ -33,23 +33,24 @@ static const float *chunk_mask(uint64_t seed, float rate, int64_t r0, int64_t r1
 void affinity_ngcf_layer_forward_rows(const float *x, const float *s, int32_t d, int32_t d_out,
                                       const float *weight_panels, const float *bias, uint64_t dropout_seed,
                                       float dropout_rate, float slope, float epsilon, int64_t row_begin,
-                                      int64_t row_end, float *z, float *y, float *norms) {
+                                      int64_t row_end, float *y, float *norms) {
     float *features = malloc(sizeof(float) * AFFINITY_NGCF_CHUNK * 2 * (size_t)d);
     float *mask = malloc(sizeof(float) * AFFINITY_NGCF_CHUNK * (size_t)d_out);
+    float *z = malloc(sizeof(float) * AFFINITY_NGCF_CHUNK * (size_t)d_out);   // pre-activations: the chunk's only
     for (int64_t r0 = row_begin; r0 < row_end; r0 += AFFINITY_NGCF_CHUNK) {
         const int64_t r1 = min_rows(r0 + AFFINITY_NGCF_CHUNK, row_end), rows = r1 - r0;
         affinity_sum_product_rows(x + r0 * d, s + r0 * d, d, 0, rows, features);
-        affinity_sgemm_direct_rows(0, rows, d_out, 2 * d, 1.0f, features, 2 * d, weight_panels, 0.0f, z + r0 * d_out,
-                                   d_out);
-        affinity_ngcf_forward_rows(z + r0 * d_out, bias, chunk_mask(dropout_seed, dropout_rate, r0, r1, d_out, mask),
-                                   slope, epsilon, d_out, 0, rows, y + r0 * d_out, norms + r0);
+        affinity_sgemm_direct_rows(0, rows, d_out, 2 * d, 1.0f, features, 2 * d, weight_panels, 0.0f, z, d_out);
+        affinity_ngcf_forward_rows(z, bias, chunk_mask(dropout_seed, dropout_rate, r0, r1, d_out, mask), slope, epsilon,
+                                   d_out, 0, rows, y + r0 * d_out, norms + r0);
     }
     free(features);
     free(mask);
+    free(z);
 }
 
 __attribute__((target("avx2,fma")))
-void affinity_ngcf_layer_backward_rows(const float *g, const float *y, const float *z, uint64_t dropout_seed,
+void affinity_ngcf_layer_backward_rows(const float *g, const float *y, uint64_t dropout_seed,
                                        float dropout_rate, const float *norms, float slope, float epsilon,
                                        const float *x, const float *s,
                                        int32_t d, int32_t d_out, const float *transposed_weight_panels,
@@ -63,7 +64,9 @@ void affinity_ngcf_layer_backward_rows(const float *g, const float *y, const flo
     float *mask = malloc(sizeof(float) * chunk * d_out);
     for (int64_t r0 = row_begin; r0 < row_end; r0 += chunk) {
         const int64_t r1 = min_rows(r0 + chunk, row_end), rows = r1 - r0;
-        affinity_ngcf_backward_rows(g + r0 * d_out, y + r0 * d_out, z + r0 * d_out,
+        // The activation's slope needs only the sign of z, which y has wherever the mask keeps the entry (LeakyReLU,
+        // the mask's scale and the norm are all positive); where it drops it, the gradient is 0 either way.
+        affinity_ngcf_backward_rows(g + r0 * d_out, y + r0 * d_out, y + r0 * d_out,
                                     chunk_mask(dropout_seed, dropout_rate, r0, r1, d_out, mask), norms + r0, slope,
                                     epsilon, d_out, 0, rows, gz);
         for (int64_t r = 0; r < rows; r++)

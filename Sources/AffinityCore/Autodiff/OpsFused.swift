@@ -138,9 +138,10 @@ extension Tensor {
     static let chunkedLayerBlockRows = 4096
 
     #if arch(x86_64)
-    /// `ngcfLayer` in chunks of rows: each chunk's features `[x + s | x ⊙ s]`, their product with the weights and the
-    /// epilogue (and backward, ∂z, its share of ∂W and ∂b, and ∂x, ∂s) are done while the chunk is in cache, so
-    /// neither the `[n, 2·d_in]` features nor their gradient exist as tables, and no operand is repacked.
+    /// `ngcfLayer` in chunks of rows: each chunk's features `[x + s | x ⊙ s]`, their product with the weights, its
+    /// dropout mask and the epilogue (and backward, the mask again, ∂z, its share of ∂W and ∂b, and ∂x, ∂s) are done
+    /// while the chunk is in cache, so neither the `[n, 2·d_in]` features nor their gradient, the pre-activations or
+    /// the mask exist as tables, and no operand is repacked.
     private static func chunkedNGCFLayer(input x: Tensor, side s: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor,
                                          slope: Float, dropout rate: Float, rng: inout SeededGenerator,
                                          epsilon: Float) -> Tensor {
@@ -150,24 +151,20 @@ extension Tensor {
         // The mask is drawn chunk by chunk, forward and again backward, from the seed `dropoutMask` would use.
         let seed: UInt64 = rate > 0 ? rng.next() : 0
         let bias = zip(b1.value.storage, b2.value.storage).map { $0 + $1 }
-        var z = Matrix(uninitializedRows: n, cols: dout), y = Matrix(uninitializedRows: n, cols: dout)
+        var y = Matrix(uninitializedRows: n, cols: dout)
         var norms = [Float](repeating: 0, count: n)
         withPointers(x.value, s.value) { xp, sp in
-            z.storage.withUnsafeMutableBufferPointer { zs in
-                y.storage.withUnsafeMutableBufferPointer { ys in
-                    norms.withUnsafeMutableBufferPointer { ns in
-                        let p = UnsafeSendable((xp, sp, panels, bias, zs.baseAddress!, ys.baseAddress!, ns.baseAddress!))
-                        Parallel.forEachChunk(0..<n, minimumChunk: 1024) { rows in
-                            let (x, s, panels, bias, z, y, norms) = p.value
-                            affinity_ngcf_layer_forward_rows(x, s, Int32(din), Int32(dout), panels, bias, seed, rate, slope,
-                                                             epsilon, Int64(rows.lowerBound), Int64(rows.upperBound),
-                                                             z, y, norms)
-                        }
+            y.storage.withUnsafeMutableBufferPointer { ys in
+                norms.withUnsafeMutableBufferPointer { ns in
+                    let p = UnsafeSendable((xp, sp, panels, bias, ys.baseAddress!, ns.baseAddress!))
+                    Parallel.forEachChunk(0..<n, minimumChunk: 1024) { rows in
+                        let (x, s, panels, bias, y, norms) = p.value
+                        affinity_ngcf_layer_forward_rows(x, s, Int32(din), Int32(dout), panels, bias, seed, rate, slope,
+                                                         epsilon, Int64(rows.lowerBound), Int64(rows.upperBound), y, norms)
                     }
                 }
             }
         }
-        let preActivation = z
         return Tensor(y, inputs: [x, s, w1, b1, w2, b2]) { node in
             let wantsWeights = w1.requiresGrad || w2.requiresGrad
             let transposedPanels = packedPanels(weights, leading: dout, transposed: true, depth: dout, columns: width)
@@ -178,27 +175,20 @@ extension Tensor {
             var gs = Matrix(uninitializedRows: s.requiresGrad ? n : 0, cols: din)
             withPointers(node.grad!, y) { gp, yp in
                 withPointers(x.value, s.value) { xp, sp in
-                    preActivation.storage.withUnsafeBufferPointer { zs in
-                        do {
-                            weightPartials.withUnsafeMutableBufferPointer { wg in
-                                biasPartials.withUnsafeMutableBufferPointer { bg in
-                                    gx.storage.withUnsafeMutableBufferPointer { gxs in
-                                        gs.storage.withUnsafeMutableBufferPointer { gss in
-                                            let p = UnsafeSendable((gp, yp, zs.baseAddress!, norms, xp, sp, transposedPanels,
-                                                                    wantsWeights ? wg.baseAddress : nil, bg.baseAddress!,
-                                                                    x.requiresGrad ? gxs.baseAddress : nil,
-                                                                    s.requiresGrad ? gss.baseAddress : nil))
-                                            Parallel.forEach(0..<blocks) { b in
-                                                let (g, y, z, norms, x, s, panels, wg, bg, gx, gs) = p.value
-                                                let lo = b * chunkedLayerBlockRows, hi = min(n, lo + chunkedLayerBlockRows)
-                                                norms.withUnsafeBufferPointer { ns in
-                                                    affinity_ngcf_layer_backward_rows(
-                                                        g, y, z, seed, rate, ns.baseAddress!, slope, epsilon, x, s, Int32(din),
-                                                        Int32(dout), panels, Int64(lo), Int64(hi),
-                                                        wg.map { $0 + b * width * dout }, bg + b * dout, gx, gs)
-                                                }
-                                            }
-                                        }
+                    weightPartials.withUnsafeMutableBufferPointer { wg in
+                        biasPartials.withUnsafeMutableBufferPointer { bg in
+                            gx.storage.withUnsafeMutableBufferPointer { gxs in
+                                gs.storage.withUnsafeMutableBufferPointer { gss in
+                                    let p = UnsafeSendable((gp, yp, norms, xp, sp, transposedPanels,
+                                                            wantsWeights ? wg.baseAddress : nil, bg.baseAddress!,
+                                                            x.requiresGrad ? gxs.baseAddress : nil,
+                                                            s.requiresGrad ? gss.baseAddress : nil))
+                                    Parallel.forEach(0..<blocks) { b in
+                                        let (g, y, norms, x, s, panels, wg, bg, gx, gs) = p.value
+                                        let lo = b * chunkedLayerBlockRows, hi = min(n, lo + chunkedLayerBlockRows)
+                                        affinity_ngcf_layer_backward_rows(g, y, seed, rate, norms, slope, epsilon, x, s,
+                                                                          Int32(din), Int32(dout), panels, Int64(lo), Int64(hi),
+                                                                          wg.map { $0 + b * width * dout }, bg + b * dout, gx, gs)
                                     }
                                 }
                             }

@@ -139,18 +139,18 @@ void affinity_dropout_mask(uint64_t seed, float rate, int64_t begin, int64_t end
 int32_t affinity_ngcf_layer_direct_available(void);
 #if defined(__x86_64__)
 /// An NGCF layer's forward pass for rows [row_begin, row_end) in L2-sized chunks: z = [x + s | x ⊙ s]·W, then
-/// `affinity_ngcf_forward_rows` (z keeps the bias-added pre-activation; y and norms as there) with the dropout
+/// `affinity_ngcf_forward_rows` (y and norms as there; z is not kept, the backward pass reads its sign off y) with the dropout
 /// mask `affinity_dropout_mask(dropout_seed, dropout_rate, …)` over the [n, d_out] output (none at rate 0).
 /// W ([2d, d_out]) is packed by `affinity_gemm_pack_panels`.
 void affinity_ngcf_layer_forward_rows(const float *x, const float *s, int32_t d, int32_t d_out,
                                       const float *weight_panels, const float *bias, uint64_t dropout_seed,
                                       float dropout_rate, float slope, float epsilon, int64_t row_begin,
-                                      int64_t row_end, float *z, float *y, float *norms);
+                                      int64_t row_end, float *y, float *norms);
 /// Its backward for rows [row_begin, row_end): gz as `affinity_ngcf_backward_rows`, then bias_grad += Σ gz,
 /// weight_grad ([2d, d_out]; may be NULL) += featuresᵀ·gz, and gx, gs (either may be NULL) as
 /// `affinity_sum_product_grad_rows` from gz·Wᵀ, with Wᵀ ([d_out, 2d]) packed by `affinity_gemm_pack_panels`.
 /// The sums into weight_grad and bias_grad run over the rows in order, chunk by chunk.
-void affinity_ngcf_layer_backward_rows(const float *g, const float *y, const float *z, uint64_t dropout_seed,
+void affinity_ngcf_layer_backward_rows(const float *g, const float *y, uint64_t dropout_seed,
                                        float dropout_rate, const float *norms, float slope, float epsilon,
                                        const float *x, const float *s,
                                        int32_t d, int32_t d_out, const float *transposed_weight_panels,
