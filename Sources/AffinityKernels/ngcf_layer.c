@@ -6,6 +6,9 @@
 #include "AffinityKernels.h"
 #include <stdlib.h>
 
+// On AVX-512 CPUs too: measured on AMD Zen 4, which runs 512-bit FMAs as two 256-bit halves, so the AVX2 kernel
+// loses nothing to OpenBLAS's zmm kernel there (a layer 0.82–0.86 of the table-wide path's time). Intel CPUs with
+// two 512-bit FMA ports are not measured; AFFINITY_CHUNKED_LAYERS=0 selects the table-wide path.
 int32_t affinity_ngcf_layer_direct_available(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
