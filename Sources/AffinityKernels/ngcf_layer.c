@@ -1,8 +1,8 @@
 // One NGCF layer (see Tensor.ngcfLayer) swept in chunks of rows, each chunk's work done while it sits in L2:
 // build [x + s | x ⊙ s], multiply by the packed weights with the direct kernel, draw the dropout mask, apply the
-// epilogue; backward, the chunk's mask again, its ∂z, its share of ∂W and ∂b, and ∂x, ∂s. The table-wide path materialises [n, 2d] features and their
-// gradient, and OpenBLAS copies every block of them into packed buffers: on Gowalla's 70,839 nodes the products
-// took 56% of a layer's time and those passes most of the rest.
+// epilogue; backward, the chunk's mask again, its ∂z, its share of ∂W and ∂b, and ∂x, ∂s. The table-wide path
+// materialises [n, 2d] features and their gradient, and OpenBLAS copies every block of them into packed buffers:
+// on Gowalla's 70,839 nodes the products took 56% of a layer's time and those passes most of the rest.
 #include "AffinityKernels.h"
 #include <stdlib.h>
 
