@@ -93,12 +93,7 @@ public enum BLAS {
         b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         #if arch(x86_64)
-        // Packing writes every entry, padding included, so the buffer starts uninitialised.
-        let panels = [Float](unsafeUninitializedCapacity: (n + 15) / 16 * 16 * k) { packed, count in
-            affinity_gemm_pack_panels(b, Int64(ldb), transB ? 1 : 0, Int32(k), Int32(n), packed.baseAddress!)
-            count = packed.count
-        }
-        panels.withUnsafeBufferPointer { packed in
+        directPanels(b, ldb: ldb, transposed: transB, depth: k, columns: n).withUnsafeBufferPointer { packed in
             let pointers = UnsafeSendable((a, packed.baseAddress!, c))
             Parallel.forEachChunk(0..<m, minimumChunk: 1024) { rows in
                 let (a, panels, c) = pointers.value
@@ -110,6 +105,18 @@ public enum BLAS {
         preconditionFailure("the direct kernel is x86-64 only; directProducts is false elsewhere")
         #endif
     }
+
+    #if arch(x86_64)
+    /// `op(B)` (`depth × columns`; B row-major with row stride `ldb`, read transposed when `transposed`) in the
+    /// direct kernel's 16-column panels. Packing writes every entry, padding included, so the buffer starts
+    /// uninitialised.
+    static func directPanels(_ b: UnsafePointer<Float>, ldb: Int, transposed: Bool, depth: Int, columns: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: (columns + 15) / 16 * 16 * depth) { packed, count in
+            affinity_gemm_pack_panels(b, Int64(ldb), transposed ? 1 : 0, Int32(depth), Int32(columns), packed.baseAddress!)
+            count = packed.count
+        }
+    }
+    #endif
 
     /// Row blocks of `C` on separate workers: each block is an independent single-threaded product.
     private static func sgemmByRows(

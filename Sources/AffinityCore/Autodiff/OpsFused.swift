@@ -87,17 +87,10 @@ extension Tensor {
                     }
                 }
             }
-            if b1.requiresGrad || b2.requiresGrad {
-                let biasGradient = Elementwise.columnSums(gz)
-                b1.accumulate(biasGradient)
-                b2.accumulate(biasGradient)
-            }
-            if w1.requiresGrad || w2.requiresGrad {
-                let gWeights = BLAS.matmul(features, gz, transA: true)   // [2·d_in, d_out]: ∂W1 on top of ∂W2
-                let half = din * dout
-                w1.accumulate(Matrix(rows: din, cols: dout, values: Array(gWeights.storage[0..<half])))
-                w2.accumulate(Matrix(rows: din, cols: dout, values: Array(gWeights.storage[half...])))
-            }
+            let wantsWeights = w1.requiresGrad || w2.requiresGrad
+            // [2·d_in, d_out]: ∂W1 on top of ∂W2.
+            let weightGradient = wantsWeights ? BLAS.matmul(features, gz, transA: true).storage : []
+            accumulateLayerParameters(weightGradient, Elementwise.columnSums(gz), w1: w1, b1: b1, w2: w2, b2: b2)
             guard x.requiresGrad || s.requiresGrad else { return }
             // ∂[x + s | x ⊙ s]; then x + s passes its part to both, x ⊙ s passes g ⊙ s to x and g ⊙ x to s.
             let gFeatures = BLAS.matmul(gz, weights, transB: true)
@@ -125,6 +118,18 @@ extension Tensor {
 }
 
 extension Tensor {
+    /// Hands an NGCF layer's parameter gradients out: `weights` is ∂[W1; W2] (`[2·d_in, d_out]`, empty when neither
+    /// needs it), `bias` is ∂z summed over rows, the gradient of both b1 and b2.
+    fileprivate static func accumulateLayerParameters(_ weights: [Float], _ bias: Matrix, w1: Tensor, b1: Tensor,
+                                                      w2: Tensor, b2: Tensor) {
+        b1.accumulate(bias)
+        b2.accumulate(bias)
+        guard !weights.isEmpty else { return }
+        let half = w1.rows * w1.cols
+        w1.accumulate(Matrix(rows: w1.rows, cols: w1.cols, values: Array(weights[0..<half])))
+        w2.accumulate(Matrix(rows: w2.rows, cols: w2.cols, values: Array(weights[half...])))
+    }
+
     /// Whether `ngcfLayer` sweeps the table in L2-sized chunks of rows with Affinity's direct product kernel
     /// (x86-64 with AVX2 and FMA), unless `AFFINITY_CHUNKED_LAYERS=0`; else it runs table-wide passes and the
     /// system BLAS. Same math; sums run in another order, so results agree to rounding.
@@ -147,7 +152,7 @@ extension Tensor {
                                          epsilon: Float) -> Tensor {
         let n = x.rows, din = x.cols, dout = w1.cols, width = 2 * din
         let weights = w1.value.storage + w2.value.storage   // [W1; W2], [2·d_in, d_out]
-        let panels = packedPanels(weights, leading: dout, transposed: false, depth: width, columns: dout)
+        let panels = BLAS.directPanels(weights, ldb: dout, transposed: false, depth: width, columns: dout)
         // The mask is drawn chunk by chunk, forward and again backward, from the seed `dropoutMask` would use.
         let seed: UInt64 = rate > 0 ? rng.next() : 0
         let bias = zip(b1.value.storage, b2.value.storage).map { $0 + $1 }
@@ -167,7 +172,7 @@ extension Tensor {
         }
         return Tensor(y, inputs: [x, s, w1, b1, w2, b2]) { node in
             let wantsWeights = w1.requiresGrad || w2.requiresGrad
-            let transposedPanels = packedPanels(weights, leading: dout, transposed: true, depth: dout, columns: width)
+            let transposedPanels = BLAS.directPanels(weights, ldb: dout, transposed: true, depth: dout, columns: width)
             let blocks = (n + chunkedLayerBlockRows - 1) / chunkedLayerBlockRows
             var weightPartials = [Float](repeating: 0, count: wantsWeights ? blocks * width * dout : 0)
             var biasPartials = [Float](repeating: 0, count: blocks * dout)
@@ -199,33 +204,16 @@ extension Tensor {
             // Block partial sums, added in block order.
             var biasGradient = Matrix(rows: 1, cols: dout)
             for b in 0..<blocks { for c in 0..<dout { biasGradient.storage[c] += biasPartials[b * dout + c] } }
-            if b1.requiresGrad || b2.requiresGrad {
-                b1.accumulate(biasGradient)
-                b2.accumulate(biasGradient)
+            var weightGradient = [Float](repeating: 0, count: wantsWeights ? width * dout : 0)
+            for b in 0..<(wantsWeights ? blocks : 0) {
+                for i in 0..<(width * dout) { weightGradient[i] += weightPartials[b * width * dout + i] }
             }
-            if wantsWeights {
-                var total = [Float](repeating: 0, count: width * dout)
-                for b in 0..<blocks { for i in 0..<(width * dout) { total[i] += weightPartials[b * width * dout + i] } }
-                let half = din * dout
-                w1.accumulate(Matrix(rows: din, cols: dout, values: Array(total[0..<half])))
-                w2.accumulate(Matrix(rows: din, cols: dout, values: Array(total[half...])))
-            }
+            accumulateLayerParameters(weightGradient, biasGradient, w1: w1, b1: b1, w2: w2, b2: b2)
             if x.requiresGrad { x.accumulate(gx) }
             if s.requiresGrad { s.accumulate(gs) }
         }
     }
 
-    /// `op(B)` (`depth × columns`; B row-major with row stride `leading`, read transposed when `transposed`) in the
-    /// direct kernel's 16-column panels.
-    private static func packedPanels(_ b: [Float], leading: Int, transposed: Bool, depth: Int, columns: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: (columns + 15) / 16 * 16 * depth) { packed, count in
-            b.withUnsafeBufferPointer { bp in
-                affinity_gemm_pack_panels(bp.baseAddress!, Int64(leading), transposed ? 1 : 0, Int32(depth), Int32(columns),
-                                          packed.baseAddress!)
-            }
-            count = packed.count
-        }
-    }
     #endif
 }
 
