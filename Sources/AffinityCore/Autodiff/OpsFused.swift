@@ -87,9 +87,8 @@ extension Tensor {
                     }
                 }
             }
-            let wantsWeights = w1.requiresGrad || w2.requiresGrad
             // [2·d_in, d_out]: ∂W1 on top of ∂W2.
-            let weightGradient = wantsWeights ? BLAS.matmul(features, gz, transA: true).storage : []
+            let weightGradient = w1.requiresGrad || w2.requiresGrad ? BLAS.matmul(features, gz, transA: true).storage : nil
             accumulateLayerParameters(weightGradient, Elementwise.columnSums(gz), w1: w1, b1: b1, w2: w2, b2: b2)
             guard x.requiresGrad || s.requiresGrad else { return }
             // ∂[x + s | x ⊙ s]; then x + s passes its part to both, x ⊙ s passes g ⊙ s to x and g ⊙ x to s.
@@ -118,13 +117,13 @@ extension Tensor {
 }
 
 extension Tensor {
-    /// Hands an NGCF layer's parameter gradients out: `weights` is ∂[W1; W2] (`[2·d_in, d_out]`, empty when neither
+    /// Hands an NGCF layer's parameter gradients out: `weights` is ∂[W1; W2] (`[2·d_in, d_out]`, nil when neither
     /// needs it), `bias` is ∂z summed over rows, the gradient of both b1 and b2.
-    fileprivate static func accumulateLayerParameters(_ weights: [Float], _ bias: Matrix, w1: Tensor, b1: Tensor,
+    fileprivate static func accumulateLayerParameters(_ weights: [Float]?, _ bias: Matrix, w1: Tensor, b1: Tensor,
                                                       w2: Tensor, b2: Tensor) {
         b1.accumulate(bias)
         b2.accumulate(bias)
-        guard !weights.isEmpty else { return }
+        guard let weights else { return }
         let half = w1.rows * w1.cols
         w1.accumulate(Matrix(rows: w1.rows, cols: w1.cols, values: Array(weights[0..<half])))
         w2.accumulate(Matrix(rows: w2.rows, cols: w2.cols, values: Array(weights[half...])))
@@ -204,9 +203,11 @@ extension Tensor {
             // Block partial sums, added in block order.
             var biasGradient = Matrix(rows: 1, cols: dout)
             for b in 0..<blocks { for c in 0..<dout { biasGradient.storage[c] += biasPartials[b * dout + c] } }
-            var weightGradient = [Float](repeating: 0, count: wantsWeights ? width * dout : 0)
-            for b in 0..<(wantsWeights ? blocks : 0) {
-                for i in 0..<(width * dout) { weightGradient[i] += weightPartials[b * width * dout + i] }
+            var weightGradient: [Float]? = nil
+            if wantsWeights {
+                var total = [Float](repeating: 0, count: width * dout)
+                for b in 0..<blocks { for i in 0..<(width * dout) { total[i] += weightPartials[b * width * dout + i] } }
+                weightGradient = total
             }
             accumulateLayerParameters(weightGradient, biasGradient, w1: w1, b1: b1, w2: w2, b2: b2)
             if x.requiresGrad { x.accumulate(gx) }
