@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Affinity", targets: ["AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing"]),
         .library(name: "AffinityServer", targets: ["AffinityServer"]),
         .executable(name: "affinity", targets: ["affinity"]),
+        .executable(name: "affinity-bench", targets: ["affinity-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -20,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // `swift package generate-documentation` (scripts/docs.sh); a plugin, nothing is linked.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -53,6 +56,12 @@ let package = Package(
         .executableTarget(name: "affinity", dependencies: [
             "AffinityCLI", "AffinityCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Micro-benchmarks behind the scripts in Benchmarks/ (JSON lines); not part of the user-facing CLI.
+        .executableTarget(name: "affinity-bench", dependencies: [
+            "AffinityCLI", "AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityServer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Benchmarks/AffinityBench"),
         // Fixtures and helpers shared by the test targets (not part of the library products).
         .target(name: "AffinityTestSupport", dependencies: ["AffinityData"], path: "Tests/AffinityTestSupport"),
         .testTarget(name: "AffinityCoreTests", dependencies: ["AffinityCore", "AffinityTestSupport"]),

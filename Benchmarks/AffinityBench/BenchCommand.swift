@@ -1,16 +1,16 @@
 import ArgumentParser
+import AffinityCLI
 import AffinityCore
 import AffinityData
 import AffinityEval
 import AffinityModels
 import Foundation
 
-/// `affinity bench …`: the Swift side of the scripts in Benchmarks/. Prints one JSON line per measurement.
+/// `affinity-bench …`: the Swift side of the scripts in Benchmarks/. Prints one JSON line per measurement.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
+        commandName: "affinity-bench",
         abstract: "Micro-benchmarks used by the scripts in Benchmarks/ (JSON output).",
-        shouldDisplay: false,
         subcommands: [EvaluateBench.self, LoadBench.self, SpmmBench.self, GemmBench.self, BPREpochBench.self, ServeLoopBench.self, UnlearnBench.self, ItemGraphBench.self, InfoNCEBench.self, NGCFLayerBench.self])
 }
 

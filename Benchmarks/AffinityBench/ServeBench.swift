@@ -1,4 +1,5 @@
 import ArgumentParser
+import AffinityCLI
 import AffinityCore
 import AffinityServing
 import AffinityServer
@@ -6,7 +7,7 @@ import Dispatch
 import Foundation
 import Logging
 
-/// `affinity bench serve-loop`: the recommendations route's work (ranking, titles, JSON body) for random
+/// `affinity-bench serve-loop`: the recommendations route's work (ranking, titles, JSON body) for random
 /// known users in a plain in-process loop, on one thread and on all cores — the reference that shows what the
 /// HTTP layer adds in Benchmarks/serving.sh.
 struct ServeLoopBench: ParsableCommand {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AffinityCLI
 import AffinityCore
 import AffinityData
 import AffinityEval
@@ -7,7 +8,7 @@ import AffinityServing
 import Dispatch
 import Foundation
 
-/// `affinity bench unlearn`: approximate unlearning against retraining without the forgotten interactions.
+/// `affinity-bench unlearn`: approximate unlearning against retraining without the forgotten interactions.
 /// A share of the training interactions of some users is forgotten; the original, the unlearned and the
 /// retrained BPR-MF models are compared on (a) where the forgotten items rank for their users (mean rank
 /// percentile among the items the user did not keep; 0 = top) and how many land in the top 20, and (b) test

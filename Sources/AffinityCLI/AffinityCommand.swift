@@ -9,14 +9,14 @@ public struct AffinityCommand: AsyncParsableCommand {
         commandName: "affinity",
         abstract: "Train, evaluate and serve recommendation models on user–item interaction data.",
         version: version,
-        subcommands: [TrainCommand.self, DatasetsCommand.self, RecommendCommand.self, ServeCommand.self, ModelsCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, DatasetsCommand.self, RecommendCommand.self, ServeCommand.self, ModelsCommand.self, ReportCommand.self, CompareCommand.self]
     )
 
     public init() {}
 }
 
 /// Runs `body`; an error becomes one line on standard error and a non-zero exit, never a crash.
-func reportingErrors(_ body: () throws -> Void) throws {
+public func reportingErrors(_ body: () throws -> Void) throws {
     do { try body() } catch { throw reported(error) }
 }
 

@@ -3,7 +3,9 @@ import AffinityCore
 import AffinityData
 
 /// Where the interactions come from: a built-in dataset by name, or files.
-struct DataOptions: ParsableArguments {
+public struct DataOptions: ParsableArguments {
+    public init() {}
+
     @Option(name: .long, help: "A built-in dataset (\(BuiltinDataset.all.map(\.name).joined(separator: ", "))).")
     var dataset: String?
 
@@ -32,7 +34,7 @@ struct DataOptions: ParsableArguments {
     @Flag(name: .long, help: "Skip malformed lines instead of stopping (their count is reported).")
     var skipBadLines = false
 
-    func load() throws -> Dataset {
+    public func load() throws -> Dataset {
         let options = ReadOptions(skipBadLines: skipBadLines)
         let loaded: Dataset
         switch (dataset, data) {
@@ -79,7 +81,7 @@ struct DataOptions: ParsableArguments {
 
     /// The modalities for `dataset` (after preprocessing, so rows follow its final item order): the
     /// `--modality` flags plus `modality.NAME: SOURCE` settings, else the files that came with the data.
-    func modalities(for dataset: Dataset, settings: [(name: String, source: String)]) throws -> [Modality] {
+    public func modalities(for dataset: Dataset, settings: [(name: String, source: String)]) throws -> [Modality] {
         var specs = try modality.map { try ModalityLoader.parse($0) } + settings
         if specs.isEmpty { specs = dataset.bundledModalities.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
         var seen = Set<String>()

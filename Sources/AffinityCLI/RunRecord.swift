@@ -1,5 +1,6 @@
 import Foundation
 import AffinityCore
+import AffinityData
 
 /// The machine-readable record of one training run (`--output run.json`).
 struct RunRecord: Codable {
@@ -11,9 +12,46 @@ struct RunRecord: Codable {
     var timings: [String: Double]
     var metrics: [String: [String: Double]]
     var versions: [String: String]
+    /// One entry per training epoch of a gradient-trained model (absent for closed-form models).
+    var epochs: [Epoch]? = nil
+    /// Test metrics at every cutoff 1…`atKCutoffs`: `"recall" → [recall@1, …, recall@50]`.
+    var metricsAtK: [String: [Double]]? = nil
+    /// Exposure of the test lists by item popularity.
+    var exposure: ExposureSummary? = nil
 
     enum CodingKeys: String, CodingKey {
-        case model, dataset, config, seed, dataFingerprint = "data_fingerprint", timings, metrics, versions
+        case model, dataset, config, seed, dataFingerprint = "data_fingerprint", timings, metrics, versions, epochs
+        case metricsAtK = "metrics_at_k", exposure
+    }
+
+    /// The cutoffs of `metricsAtK`: 1…50.
+    static let atKCutoffs = 50
+
+    struct Epoch: Codable, Equatable {
+        /// 1-based.
+        var epoch: Int
+        var loss: Double
+        var seconds: Double
+        /// Validation metrics, when the epoch was validated.
+        var valid: [String: Double]?
+        /// Learning-curve test metrics (`--curve`), when measured at this epoch.
+        var curve: [String: Double]?
+    }
+
+    struct ExposureSummary: Codable, Equatable {
+        /// The list length the figures are taken at (the largest `topk`).
+        var k: Int
+        /// Share of all top-k slots that go to each decile of the catalogue by training popularity, least
+        /// popular decile first (sums to 1).
+        var popularityDeciles: [Double]
+        /// Mean training interaction count of the recommended items.
+        var averagePopularity: Double
+        /// Share of the catalogue recommended to at least one user.
+        var itemCoverage: Double
+
+        enum CodingKeys: String, CodingKey {
+            case k, popularityDeciles = "popularity_deciles", averagePopularity = "average_popularity", itemCoverage = "item_coverage"
+        }
     }
 
     static var versions: [String: String] {
@@ -26,6 +64,16 @@ struct RunRecord: Codable {
         return v
     }
 
+    /// Reads a run record file: one record or an array of them (what `write` produces).
+    static func read(from path: String) throws -> [RunRecord] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, .fileNotFound) }
+        let decoder = JSONDecoder()
+        if let one = try? decoder.decode(RunRecord.self, from: data) { return [one] }
+        do { return try decoder.decode([RunRecord].self, from: data) } catch {
+            throw DataError(file: path, .unreadable("not an affinity run record (\(error))"))
+        }
+    }
+
     /// Writes one record as an object, several as an array; atomically (temporary file, then rename).
     static func write(_ records: [RunRecord], to path: String) throws {
         let encoder = JSONEncoder()
@@ -36,7 +84,7 @@ struct RunRecord: Codable {
 }
 
 /// Seconds elapsed while running `body`.
-func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+public func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
     let start = ContinuousClock.now
     let value = try body()
     let d = ContinuousClock.now - start

@@ -128,6 +128,8 @@ struct TrainCommand: ParsableCommand {
             candidates.map { CandidateScorer(scorer, candidates: $0) } ?? scorer
         }
         let evaluator = RankingEvaluator(cutoffs: cutoffs, metrics: metrics)
+        var trainPopularity = [Int](repeating: 0, count: dataset.itemCount)
+        for i in split.train.items { trainPopularity[Int(i)] += 1 }
         let fingerprint = dataset.fingerprint
         var records: [RunRecord] = []
         var testResults: [EvaluationResult] = []
@@ -195,10 +197,29 @@ struct TrainCommand: ParsableCommand {
             // Epoch time of the whole run, including epochs of earlier processes a checkpoint resumed from
             // (fit_s counts this process only).
             if !reports.entries.isEmpty { timings["epochs_s"] = reports.entries.reduce(0) { $0 + $1.seconds } }
-            records.append(RunRecord(
+            var record = RunRecord(
                 model: name, dataset: dataset.name, config: config, seed: seedValue, dataFingerprint: fingerprint,
                 timings: timings,
-                metrics: reports.curve.merging(["valid": valid.metrics, "test": test.metrics]) { $1 }, versions: RunRecord.versions))
+                metrics: reports.curve.merging(["valid": valid.metrics, "test": test.metrics]) { $1 }, versions: RunRecord.versions)
+            if output != nil {
+                // What `affinity report` plots: the epoch log, metric@K for K = 1…50, exposure by popularity.
+                record.epochs = reports.entries.isEmpty ? nil : reports.entries.map {
+                    RunRecord.Epoch(epoch: $0.epoch + 1, loss: $0.loss, seconds: $0.seconds, valid: $0.validation, curve: $0.monitored)
+                }
+                let atKMetrics: [RankingMetric] = [.recall, .ndcg, .precision, .hit, .mrr]
+                let atK = RankingEvaluator(cutoffs: Array(1...RunRecord.atKCutoffs), metrics: atKMetrics)
+                    .evaluate(restricted(model, coldCandidates?.test), target: split.testMatrix,
+                              exclude: split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix])
+                record.metricsAtK = Dictionary(uniqueKeysWithValues: atK.metrics.isEmpty ? [] : atKMetrics.map { metric in
+                    (metric.rawValue, (1...RunRecord.atKCutoffs).map { atK.metrics["\(metric.rawValue)@\($0)"] ?? .nan })
+                })
+                let k = cutoffs.last!
+                record.exposure = RunRecord.ExposureSummary(
+                    k: k, popularityDeciles: Exposure.shareByPopularityBin(lists: test.recommendations, k: k, popularity: trainPopularity),
+                    averagePopularity: Exposure.averagePopularity(lists: test.recommendations, k: k, popularity: trainPopularity),
+                    itemCoverage: CatalogueMetrics.itemCoverage(lists: test.recommendations, k: k, itemCount: dataset.itemCount))
+            }
+            records.append(record)
         }
 
         // Metrics table: one row per metric@k, one column per model (test set).

@@ -5,6 +5,8 @@ public struct DataError: Error, CustomStringConvertible, Equatable, Sendable {
         case unreadable(String)
         case unwritable(String)
         case emptyFile
+        /// The file has a header (or only blank/skipped lines) but no interaction rows.
+        case noDataRows
         case wrongFieldCount(expected: Int, found: Int)
         case unparsableNumber(field: String, text: String)
         case unknownHeaderType(field: String, type: String)
@@ -37,6 +39,7 @@ public struct DataError: Error, CustomStringConvertible, Equatable, Sendable {
         case .unreadable(let why): return "cannot read file (\(why))"
         case .unwritable(let why): return "cannot write file (\(why))"
         case .emptyFile: return "file is empty"
+        case .noDataRows: return "no data rows (the file has no interactions)"
         case .wrongFieldCount(let expected, let found): return "expected \(expected) fields, found \(found)"
         case .unparsableNumber(let field, let text): return "field '\(field)': cannot parse '\(text)' as a number"
         case .unknownHeaderType(let field, let type):

@@ -51,8 +51,22 @@ public enum DatasetLoader {
         case .csv: dataset = try loadDelimited(file: path, columns: columns, options: options)
         case .mmrec: dataset = try loadMMRec(folder: path, options: options)
         }
+        // A header without rows would otherwise train on nothing and print an empty table with exit 0.
+        if dataset.interactions.count == 0 { throw DataError(file: interactionFile(path: path, format: format), .noDataRows) }
         if format != .csv { dataset.bundledModalities = bundledModalities(folder: path) }
         return dataset
+    }
+
+    /// The file that holds the interactions of `path` in `format` (what an error about them names).
+    static func interactionFile(path: String, format: DataFormat) -> String {
+        switch format {
+        case .atomic, .mmrec:
+            let whole = path + "/" + baseName(path) + ".inter"
+            let train = path + "/" + baseName(path) + ".train.inter"
+            return !fileExists(whole) && fileExists(train) ? train : whole
+        case .lightgcn: return path + "/train.txt"
+        case .csv: return path
+        }
     }
 
     /// Feature files `NAME_feat.npy` in a data folder (MMRec's convention, also used by ../shared's ml-100k),

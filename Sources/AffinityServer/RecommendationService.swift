@@ -92,6 +92,7 @@ public final class RecommendationService: @unchecked Sendable {
         unlearningSettings = unlearning
         scoring = ScoringQueue(workers: scoringThreads, maxBatch: 32)
         model = ServingModel(artifact: artifact, foldIn: foldIn)
+        version = artifact.header.modelVersion ?? 1
         lastTraining = artifact.header.createdAt
         itemCounts = [Int32](repeating: 0, count: artifact.itemEmbeddings.rows)
 
@@ -254,7 +255,7 @@ public final class RecommendationService: @unchecked Sendable {
             guard snapshot.users.dense(user) != nil else {
                 return lock.withLock { dropUserState(user); return (.notNeeded, version) }
             }
-            let updated = try removing(user: user, items: items, from: snapshot, approximate: approximate)
+            let updated = try removing(user: user, items: items, from: snapshot, approximate: approximate, version: v + 1)
             let swapped = lock.withLock { () -> Int? in
                 guard version == v else { return nil }
                 model = updated
@@ -279,7 +280,7 @@ public final class RecommendationService: @unchecked Sendable {
     /// A snapshot without `user`: their row is removed from the user table and, when `approximate`, the item
     /// embeddings no longer carry their interactions with `items` (see `Unlearning`). The result is also written
     /// to the model file, so a restart cannot bring the user back.
-    private func removing(user: String, items: [Int32], from snapshot: ServingModel, approximate: Bool) throws -> ServingModel {
+    private func removing(user: String, items: [Int32], from snapshot: ServingModel, approximate: Bool, version: Int) throws -> ServingModel {
         guard let u = snapshot.users.dense(user) else { return snapshot }
         var users = snapshot.userEmbeddings
         var itemTable = snapshot.itemEmbeddings
@@ -302,6 +303,7 @@ public final class RecommendationService: @unchecked Sendable {
         var header = snapshot.header
         header.userIDs = keptIDs
         header.interactionCount = training.count
+        header.modelVersion = version
         let artifact = try ModelArtifact(header: header, userEmbeddings: Matrix(rows: keptIDs.count, cols: d, values: users.storage),
                                          itemEmbeddings: itemTable, training: training)
         if let modelPath { try artifact.write(to: modelPath) }
@@ -388,13 +390,15 @@ public final class RecommendationService: @unchecked Sendable {
         newHeader.createdAt = ISO8601DateFormatter().string(from: Date())
         newHeader.interactionCount = interactions.count
         newHeader.dataFingerprint = "events<=\(watermark)"
+        let nextVersion = lock.withLock { version } + 1
+        newHeader.modelVersion = nextVersion
         let artifact = try ModelArtifact(header: newHeader, userEmbeddings: trained.userEmbeddings,
                                          itemEmbeddings: trained.itemEmbeddings, training: interactions)
         if let modelPath { try artifact.write(to: modelPath) }
         let next = ServingModel(artifact: artifact, foldIn: foldInSettings)
         let lateDeletes = lock.withLock { () -> Set<String> in
             model = next
-            version += 1
+            version = max(version + 1, nextVersion)
             lastTraining = newHeader.createdAt
             lastRetrainError = nil
             return deletedDuringRetrain

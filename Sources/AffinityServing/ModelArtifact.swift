@@ -43,6 +43,10 @@ public struct ModelArtifact: Sendable {
         /// Item features the model was trained with, by modality name → source (`PATH.npy` or `builtin:…`);
         /// a retrain loads them again. Absent in files of models without features.
         public var modalities: [String: String]?
+        /// The serving version this file holds: the server increments it on every model swap (deletion,
+        /// retrain) and writes it with the new file, so a restart serves the version it stopped at. Absent in
+        /// files written by `affinity train`, which are version 1.
+        public var modelVersion: Int?
 
         public init(model: String, hyperparameters: [String: String], retrainEpochs: Int?, seed: UInt64, dataset: String,
                     dataFingerprint: String, createdAt: String, userIDs: [String], itemIDs: [String], itemTitles: [String]?,

@@ -6,6 +6,7 @@ import AffinityModels
 import AffinityCore
 import AffinityData
 import AffinityTestSupport
+import AffinityServing
 
 @Suite struct ConfigurationTests {
     @Test func setOverridesConfigFileAndListsNormalise() throws {
@@ -162,6 +163,63 @@ import AffinityTestSupport
         try run(["models"])
     }
 
+    /// `recommend --model-file` answers from the saved model (the serving model's ranking, the user's training
+    /// items excluded) without data or training.
+    @Test func recommendAnswersFromASavedModel() throws {
+        let dir = Fixtures.temporaryFolder(), file = dir + "/bpr.affinity"
+        try run(["train", "--data", fixtureCSV(), "--model", "bpr", "--set", "epochs=2", "--set", "embedding_size=8", "--quiet", "--save", file])
+        let artifact = try ModelArtifact.read(from: file)
+        let (top, interactions) = try RecommendCommand.savedModelRecommendations(artifact, user: "u1", k: 3, includeSeen: false, path: file)
+        let model = ServingModel(artifact: artifact)
+        let u = try #require(model.users.dense("u1"))
+        let seen = (0..<artifact.training.count).filter { artifact.training.users[$0] == u }.map { artifact.training.items[$0] }
+        #expect(interactions == seen.count && interactions > 0)
+        #expect(top.count == 3 && top.allSatisfy { !seen.contains($0.item) })
+        #expect(top == model.recommend(model.userVector(u), k: 3, exclude: seen))
+        let withSeen = try RecommendCommand.savedModelRecommendations(artifact, user: "u1", k: 12, includeSeen: true, path: file).top
+        #expect(withSeen.count == 12)
+        try run(["recommend", "--model-file", file, "--user", "u1", "-k", "3"])
+        for args in [["recommend", "--model-file", file, "--user", "nobody"],
+                     ["recommend", "--model-file", file, "--model", "bpr", "--user", "u1"],
+                     ["recommend", "--model-file", dir + "/missing.affinity", "--user", "u1"],
+                     ["recommend", "--user", "u1"]] {
+            #expect(throws: (any Error).self, "\(args)") { try run(args) }
+        }
+    }
+
+    /// A data file with a header and no rows stops with the file's name, not an empty table and exit 0.
+    @Test func headerOnlyDataIsAnError() throws {
+        let csv = Fixtures.file("header-only.csv", "user,item,rating\n")
+        do {
+            try run(["train", "--data", csv, "--model", "mostpop", "--quiet"])
+            Issue.record("training on a header-only file succeeded")
+        } catch {
+            #expect(AffinityCommand.exitCode(for: error) != .success)
+        }
+        #expect(throws: DataError(file: csv, .noDataRows)) { _ = try DataOptions.parse(["--data", csv]).load() }
+    }
+
+    /// The run record carries what `affinity report` plots: the epoch log, metric@K for K = 1…50 (agreeing with
+    /// the test metrics at the same K) and exposure by popularity decile.
+    @Test func runRecordCarriesEpochsMetricsAtKAndExposure() throws {
+        let out = Fixtures.temporaryFolder() + "/run.json"
+        try run(["train", "--data", fixtureCSV(), "--model", "bpr", "--set", "epochs=3", "--set", "embedding_size=8",
+                 "--set", "stopping_step=100", "--quiet", "--output", out])
+        let record = try #require(try RunRecord.read(from: out).first)
+        let epochs = try #require(record.epochs)
+        #expect(epochs.map(\.epoch) == [1, 2, 3] && epochs.allSatisfy { $0.loss.isFinite && $0.valid?["mrr@10"] != nil })
+        let atK = try #require(record.metricsAtK)
+        #expect(Set(atK.keys) == ["recall", "ndcg", "precision", "hit", "mrr"] && atK.values.allSatisfy { $0.count == 50 })
+        for (metric, k) in [("recall", 10), ("recall", 20), ("ndcg", 10), ("ndcg", 20), ("hit", 10)] {
+            #expect(abs(atK[metric]![k - 1] - record.metrics["test"]!["\(metric)@\(k)"]!) < 1e-12, "\(metric)@\(k)")
+        }
+        #expect(zip(atK["recall"]!, atK["recall"]!.dropFirst()).allSatisfy { $0 <= $1 + 1e-12 })  // recall@K grows with K
+        let exposure = try #require(record.exposure)
+        #expect(exposure.k == 20 && exposure.popularityDeciles.count == 10)
+        #expect(abs(exposure.popularityDeciles.reduce(0, +) - 1) < 1e-9)
+        #expect(exposure.itemCoverage > 0 && exposure.itemCoverage <= 1 && exposure.averagePopularity > 0)
+    }
+
     @Test func exportedSplitIsReadableAsRecBoleFiles() throws {
         let dir = Fixtures.temporaryFolder()
         try run(["datasets", "--data", fixtureCSV(), "--export-split", dir])
@@ -187,5 +245,64 @@ import AffinityTestSupport
             }
             _ = try run.cutoffs
         }
+    }
+}
+
+/// The docs and `configs/` name exactly what the registry holds, and tests that need ../shared data say so when
+/// they are skipped.
+@Suite struct DocsMatchTheCodeTests {
+    /// The backquoted names in the README bullet that starts with `prefix` (up to the next bullet).
+    func readmeNames(bullet prefix: String) throws -> Set<String> {
+        let readme = try String(contentsOfFile: Fixtures.repositoryRoot + "/README.md", encoding: .utf8)
+        let lines = readme.components(separatedBy: "\n")
+        let start = try #require(lines.firstIndex { $0.hasPrefix(prefix) }, "README has no bullet '\(prefix)'")
+        var text = lines[start]
+        for line in lines[(start + 1)...] { guard line.hasPrefix("  ") else { break }; text += line }
+        // Stop at the first parenthesis or sentence end: what follows is commentary, not the list.
+        let list = text.prefix { $0 != "(" && $0 != "." }
+        let names = list.split(separator: "`").enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
+        return Set(names.filter { !$0.hasPrefix("-") })  // drops the option that opens a bullet (`--save`)
+    }
+
+    @Test func readmeListsEveryModelAndEveryServableModel() throws {
+        let all = Set(ModelRegistry.models.map { $0.name })
+        #expect(try readmeNames(bullet: "- Models:") == all)
+        let servable = Set(ModelRegistry.models.filter { $0 is any EmbeddingModel.Type }.map { $0.name })
+        #expect(try readmeNames(bullet: "- `--save` writes any embedding model") == servable)
+    }
+
+    /// Every model with settings has `configs/NAME.yaml`, and every config's file name is a registered model
+    /// (variants as `NAME-VARIANT.yaml`).
+    @Test func configsMatchTheRegistry() throws {
+        let folder = Fixtures.repositoryRoot + "/configs"
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }
+        let names = Set(ModelRegistry.models.map { $0.name })
+        for file in files {
+            let model = String(file.dropLast(5).split(separator: "-").first ?? "")
+            #expect(names.contains(model), "configs/\(file) names no registered model")
+        }
+        for type in ModelRegistry.models {
+            var h = Hyperparameters([:])
+            _ = try type.init(&h)
+            guard !h.effective.isEmpty else { continue }  // nothing to configure (MostPop)
+            #expect(files.contains(type.name + ".yaml"), "configs/\(type.name).yaml is missing")
+        }
+    }
+
+    /// A test that returns early when ../shared data is absent passes silently; such tests must be disabled with
+    /// a reason instead (`.enabled(if:)`), which the test report shows as skipped.
+    @Test func sharedDataTestsAreSkippedVisibly() throws {
+        let root = Fixtures.repositoryRoot + "/Tests"
+        let enumerator = try #require(FileManager.default.enumerator(atPath: root))
+        var offenders: [String] = []
+        while let path = enumerator.nextObject() as? String {
+            guard path.hasSuffix(".swift"), !path.hasSuffix("Fixtures.swift") else { continue }
+            let lines = try String(contentsOfFile: root + "/" + path, encoding: .utf8).components(separatedBy: "\n")
+            let lookup = "shared" + "Data(", early = "else { " + "return"  // split so this line does not match itself
+            for (n, line) in lines.enumerated() where line.contains(lookup) && line.contains(early) {
+                offenders.append("\(path):\(n + 1)")
+            }
+        }
+        #expect(offenders.isEmpty, "tests that return early without ../shared data: \(offenders)")
     }
 }

@@ -57,7 +57,7 @@ import AffinityTestSupport
     }
 
     @Test func movieLensBuiltinCarriesGenresTitlesAndTags() throws {
-        guard let builtin = BuiltinDataset.named("ml-latest-small"), let d = try? builtin.load() else { return }
+        let d = try #require(BuiltinDataset.named("ml-latest-small")).load()
         #expect(d.itemAttributes["genres"]?.count == d.itemCount)
         #expect(d.itemAttributes["tag"]?.contains { !$0.isEmpty } == true)
         let g = try ModalityLoader.load("genres=builtin:genres", for: d)

@@ -29,6 +29,14 @@ import AffinityTestSupport
         }
     }
 
+    /// A header and no rows: an error naming the interactions file (it used to load as an empty dataset).
+    @Test func headerWithoutRows() {
+        let dir = atomicFolder("user_id:token\titem_id:token\trating:float\n")
+        expectError(DataError(file: dir + "/toy.inter", .noDataRows)) { _ = try DatasetLoader.load(path: dir, format: .atomic) }
+        let csv = Fixtures.file("h.csv", "userId,movieId,rating\n\n")
+        expectError(DataError(file: csv, .noDataRows)) { _ = try DatasetLoader.load(path: csv, format: .csv) }
+    }
+
     @Test func atomicUnparsableNumber() {
         let dir = atomicFolder("user_id:token\titem_id:token\trating:float\n1\t2\tfive\n")
         expectError(DataError(file: dir + "/toy.inter", line: 2, .unparsableNumber(field: "rating", text: "five"))) {

@@ -112,22 +112,25 @@ import AffinityTestSupport
         }
     }
 
-    @Test func sharedML100KFeaturesLoad() throws {
-        guard let dir = Fixtures.sharedData("ml-100k") else { return }  // ../shared/data absent: skip
+    @Test(.enabled(if: Fixtures.sharedData("ml-100k") != nil, "../shared/data/ml-100k is absent"))
+    func sharedML100KFeaturesLoad() throws {
+        let dir = try #require(Fixtures.sharedData("ml-100k"))
         let m = try NPYFile.read(path: dir + "/genre_feat.npy")
         #expect(m.rows == 1682 && m.cols == 19)
         #expect(m.storage.reduce(0, +) == 2893)
     }
 
-    @Test func sharedML100KLoadsWithRecBoleCounts() throws {
-        guard let dir = Fixtures.sharedData("ml-100k") else { return }
+    @Test(.enabled(if: Fixtures.sharedData("ml-100k") != nil, "../shared/data/ml-100k is absent"))
+    func sharedML100KLoadsWithRecBoleCounts() throws {
+        let dir = try #require(Fixtures.sharedData("ml-100k"))
         let d = try DatasetLoader.load(path: dir, format: .atomic)
         #expect(d.userCount == 943 && d.itemCount == 1682 && d.interactions.count == 100_000)
         #expect(d.itemTitles?[Int(d.items.dense("543")!)] == "Misérables, Les")
     }
 
-    @Test func sharedGowallaLoadsWithPaperCounts() throws {
-        guard let dir = Fixtures.sharedData("gowalla") else { return }
+    @Test(.enabled(if: Fixtures.sharedData("gowalla") != nil, "../shared/data/gowalla is absent"))
+    func sharedGowallaLoadsWithPaperCounts() throws {
+        let dir = try #require(Fixtures.sharedData("gowalla"))
         let d = try DatasetLoader.load(path: dir, format: .lightgcn)
         #expect(d.userCount == 29_858 && d.itemCount == 40_981 && d.interactions.count == 1_027_370)
         #expect(d.predefinedSplit?.filter { $0 == .test }.count == 217_242)

@@ -129,3 +129,26 @@ struct TableScorer: Scorer {
         #expect(throws: MetricError.self) { try RankingMetric(parsing: "auc") }
     }
 }
+
+/// Exposure by popularity decile, on hand-computed examples.
+@Suite struct ExposureTests {
+    @Test func binsCutTheCatalogueByPopularityWithTiesByIndex() {
+        // 10 items, popularity 9…0 descending: item 9 is the least popular, so it is in bin 0.
+        #expect(Exposure.popularityBins(popularity: (0..<10).map { 9 - $0 }) == (0..<10).map { 9 - $0 })
+        // Ties go by item index: the order is 1, 3 (popularity 0), then 0, 2 (popularity 3).
+                #expect(Exposure.popularityBins(popularity: [3, 0, 3, 0], bins: 2) == [1, 0, 1, 0])
+        // 3 items in 10 bins: item r of n goes to ⌊r·10/3⌋.
+        #expect(Exposure.popularityBins(popularity: [1, 2, 3]) == [0, 3, 6])
+    }
+
+    @Test func sharesCountTopKSlots() {
+        let popularity = [5, 1, 3, 0]  // order: item 3, item 1, item 2, item 0 → bins (2 bins) 0, 0, 1, 1
+        let lists: [[Int32]] = [[0, 2, 1], [0, 3]]
+        // k = 2: slots are 0, 2, 0, 3 → bin 1 three times, bin 0 once.
+        #expect(Exposure.shareByPopularityBin(lists: lists, k: 2, popularity: popularity, bins: 2) == [0.25, 0.75])
+        #expect(Exposure.averagePopularity(lists: lists, k: 2, popularity: popularity) == Double(5 + 3 + 5 + 0) / 4)
+        // Empty lists: no slots, no exposure, no division by zero.
+        #expect(Exposure.shareByPopularityBin(lists: [[], []], k: 5, popularity: popularity, bins: 2) == [0, 0])
+        #expect(Exposure.averagePopularity(lists: [], k: 5, popularity: popularity) == 0)
+    }
+}

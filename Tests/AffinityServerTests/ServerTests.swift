@@ -199,6 +199,10 @@ func errorMessage(_ response: TestResponse) -> String? {
         #expect(reloaded.training.count == 7)
         let restarted = try RecommendationService(artifact: reloaded, store: try EventStore(path: h.folder + "/restart.sqlite"))
         #expect(await restarted.recommendations(user: "user5", k: 3, excludeSeen: true).source == .popularity)
+        // The served version travels with the file: a restart serves version 2, not 1 again.
+        #expect(reloaded.header.modelVersion == 2)
+        #expect(restarted.modelVersion == 2)
+        #expect(try restarted.status().modelVersion == 2)
     }
 
     @Test func metricsCountRequestsPerRoute() async throws {

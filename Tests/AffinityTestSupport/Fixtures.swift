@@ -35,7 +35,8 @@ public enum Fixtures {
         return url.path
     }()
 
-    /// `../shared/data/NAME` beside the repository, when it exists (tests using it skip otherwise).
+    /// `../shared/data/NAME` beside the repository, when it exists. Tests that need it are skipped visibly
+    /// without it: `@Test(.enabled(if: Fixtures.sharedData(NAME) != nil, "…absent"))`, never by returning early.
     public static func sharedData(_ name: String) -> String? {
         let path = repositoryRoot + "/../shared/data/" + name
         return FileManager.default.fileExists(atPath: path) ? path : nil
