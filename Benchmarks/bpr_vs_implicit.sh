@@ -4,16 +4,18 @@
 # minutes). Each round: Affinity with Adam (RecBole's algorithm), Affinity with plain SGD (implicit's
 # algorithm), then implicit (Hogwild SGD, 2 threads). Prints each round's seconds and ratios, then medians.
 #   Benchmarks/bpr_vs_implicit.sh [ROUNDS] [GOWALLA_DIR]     (default 5)
+# AFFINITY_BENCH_BIN=PATH runs that affinity-bench binary instead of building .build/release/affinity-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}; data=${2:-../shared/data/gowalla}
 VENV=${PEERS_VENV:-$HOME/.cache/affinity-peers/venv}
-swift build -c release --product affinity >/dev/null
+BENCH="${AFFINITY_BENCH_BIN:-.build/release/affinity-bench}"
+[ -n "${AFFINITY_BENCH_BIN:-}" ] || swift build -c release --product affinity-bench >/dev/null
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)  OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 out=$(mktemp)
 for r in $(seq "$rounds"); do
-  adam=$(.build/release/affinity bench bpr-epoch --data "$data" --epochs 5 | python3 -c 'import json,sys; print(json.load(sys.stdin)["median_epoch_s"])')
-  sgd=$(.build/release/affinity bench bpr-epoch --data "$data" --epochs 5 --optimizer sgd --learning-rate 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["median_epoch_s"])')
+  adam=$("$BENCH" bpr-epoch --data "$data" --epochs 5 | python3 -c 'import json,sys; print(json.load(sys.stdin)["median_epoch_s"])')
+  sgd=$("$BENCH" bpr-epoch --data "$data" --epochs 5 --optimizer sgd --learning-rate 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["median_epoch_s"])')
   imp=$("$VENV/bin/python" Benchmarks/implicit_bpr_epoch.py "$data" --iterations 50 | python3 -c 'import json,sys; print(json.load(sys.stdin)["s_per_iteration"])')
   echo "$adam $sgd $imp" >> "$out"
   python3 -c "a,s,i=$adam,$sgd,$imp; print(f'round $r: affinity adam {a:.3f} s, sgd {s:.3f} s; implicit {i:.3f} s/iteration; ratios {a/i:.2f}x, {s/i:.2f}x')"

@@ -4,19 +4,20 @@
 #  - GEMM: Affinity's BLAS wrapper vs cblas_sgemm called directly from C, same shapes, same OpenBLAS;
 #  - BPR-MF epoch on Gowalla (64 factors, batch 2048): Affinity vs RecBole 1.2.1 BPR vs implicit 0.7.3 BPR.
 # Needs ../shared (data, peers venv from ../shared/peers/setup_venv.sh). Usage: Benchmarks/core.sh [GOWALLA_DIR]
+# AFFINITY_BENCH_BIN=PATH runs that affinity-bench binary instead of building .build/release/affinity-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GOWALLA=$(cd "${1:-../shared/data/gowalla}" && pwd)
 PEERS=$(cd ../shared/peers && pwd)
 VENV=${PEERS_VENV:-$HOME/.cache/affinity-peers/venv}
 OUT=$(pwd)/${BENCH_OUT:-Benchmarks/out}; mkdir -p "$OUT"
-swift build -c release --product affinity >/dev/null
-AFF=.build/release/affinity
+BENCH="${AFFINITY_BENCH_BIN:-.build/release/affinity-bench}"
+[ -n "${AFFINITY_BENCH_BIN:-}" ] || swift build -c release --product affinity-bench >/dev/null
 cc -O2 $(pkg-config --cflags openblas) Benchmarks/gemm_direct.c $(pkg-config --libs openblas) -o "$OUT/gemm_direct"
 echo "# $(date -u +%FT%TZ) $(nproc) cores; OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 
 echo "## SpMM"
-$AFF bench spmm --data "$GOWALLA" | tee "$OUT/spmm_affinity.json"
+"$BENCH" spmm --data "$GOWALLA" | tee "$OUT/spmm_affinity.json"
 OMP_NUM_THREADS=2 python3 Benchmarks/spmm_scipy.py "$GOWALLA" | tee "$OUT/spmm_scipy.json"
 
 echo "## GEMM (m n k)"
@@ -24,11 +25,11 @@ echo "## GEMM (m n k)"
 for shape in "2048 40981 64" "1024 1024 1024" "256 256 256"; do
   set -- $shape
   "$OUT/gemm_direct" "$1" "$2" "$3" 200 | tee -a "$OUT/gemm.jsonl"
-  $AFF bench gemm --m "$1" --n "$2" --k "$3" --repeats 200 | tee -a "$OUT/gemm.jsonl"
+  "$BENCH" gemm --m "$1" --n "$2" --k "$3" --repeats 200 | tee -a "$OUT/gemm.jsonl"
 done
 
 echo "## BPR-MF epoch"
-$AFF bench bpr-epoch --data "$GOWALLA" --epochs 5 | tee "$OUT/bpr_affinity.json"
+"$BENCH" bpr-epoch --data "$GOWALLA" --epochs 5 | tee "$OUT/bpr_affinity.json"
 DATA_CACHE=$HOME/.cache/affinity-peers/data
 [ -d "$DATA_CACHE/gowalla" ] || python3 "$PEERS/convert_lightgcn_split.py" "$GOWALLA" "$DATA_CACHE" gowalla
 PEERS_OUT=$OUT "$PEERS/recbole.sh" bench_BPR_epochs BPR gowalla "$DATA_CACHE" --no-test \

@@ -1,4 +1,4 @@
-// OpenBLAS's cblas_sgemm called directly from C: the reference for `affinity bench gemm` (same shapes,
+// OpenBLAS's cblas_sgemm called directly from C: the reference for `affinity-bench gemm` (same shapes,
 // same library). Build: cc -O2 $(pkg-config --cflags openblas) gemm_direct.c $(pkg-config --libs openblas)
 // Usage: gemm_direct M N K REPEATS
 #include <cblas.h>

@@ -1,4 +1,4 @@
-"""Share of Gowalla's nodes and edges that NGCF's last layer reads in one batch (session 10): the batch's users,
+"""Share of Gowalla's nodes and edges that NGCF's last layer reads in one batch: the batch's users,
 positive and negative items (2,048 pairs, negatives uniform) and their neighbours. Usage: python3 Benchmarks/ngcf_reach.py"""
 import random
 random.seed(1)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Serving throughput and latency: `affinity serve` with a BPR-MF model over Gowalla's catalogue (40,981 items,
 # d = 64), loaded by wrk on loopback (32 connections, 2 wrk threads, same 2-core machine), against the same
-# route's work in a plain in-process loop (`affinity bench serve-loop`) measured in the same run.
+# route's work in a plain in-process loop (`affinity-bench serve-loop`) measured in the same run.
 # Usage: Benchmarks/serving.sh [GOWALLA_DIR] [SECONDS]
+# AFFINITY_BENCH_BIN=PATH runs that affinity-bench binary instead of building .build/release/affinity-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GOWALLA=${1:-../shared/data/gowalla}
@@ -11,6 +12,8 @@ OUT=${BENCH_OUT:-Benchmarks/out}/serving; mkdir -p "$OUT"
 command -v wrk >/dev/null || { echo "serving.sh needs wrk (apt-get install wrk)" >&2; exit 1; }
 swift build -c release --product affinity >/dev/null
 AFF=.build/release/affinity
+BENCH="${AFFINITY_BENCH_BIN:-.build/release/affinity-bench}"
+[ -n "${AFFINITY_BENCH_BIN:-}" ] || swift build -c release --product affinity-bench >/dev/null
 echo "# $(date -u +%FT%TZ) $(nproc) cores; wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}')"
 if [ ! -f "$OUT/gowalla.affinity" ]; then
   $AFF train --data "$GOWALLA" --model bpr --set epochs=30 --set learning_rate=0.005 --set topk=20 \
@@ -39,4 +42,4 @@ curl -s "http://127.0.0.1:$PORT/metrics" | grep -E 'requests_total\{method="GET"
 kill -TERM $PID; wait $PID || true
 trap - EXIT
 echo "## in-process loop, same work (ranking, titles, JSON body), no HTTP"
-$AFF bench serve-loop --model "$OUT/gowalla.affinity" --store "$OUT/loop.sqlite" --requests 20000
+"$BENCH" serve-loop --model "$OUT/gowalla.affinity" --store "$OUT/loop.sqlite" --requests 20000

@@ -1,4 +1,4 @@
-// SpMM prefetch distance on Gowalla (session 10): the kernel of Sources/AffinityKernels/sparse.c with AFFINITY_PREFETCH_AHEAD
+// SpMM prefetch distance on Gowalla: the kernel of Sources/AffinityKernels/sparse.c with AFFINITY_PREFETCH_AHEAD
 // set to A, two threads (rows split in halves), best and mean of 40 products of the normalised adjacency by X [nodes, 64].
 // Build: for A in 8 16 32 64; do sed "s/#define AFFINITY_PREFETCH_AHEAD 16/#define AFFINITY_PREFETCH_AHEAD $A/" Sources/AffinityKernels/sparse.c > /tmp/sparse_$A.c;
 //   clang -O2 -ISources/AffinityKernels/include -ISources/AffinityKernels Benchmarks/spmm_prefetch.c /tmp/sparse_$A.c -lpthread -lm -o /tmp/spmm_prefetch_$A; done

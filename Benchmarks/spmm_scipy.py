@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""scipy.sparse reference for `affinity bench spmm`: the symmetric-normalised user+item adjacency of a
+"""scipy.sparse reference for `affinity-bench spmm`: the symmetric-normalised user+item adjacency of a
 LightGCN-format train.txt times a random [nodes, dim] float32 matrix. Usage: spmm_scipy.py DATA_DIR [dim] [repeats]"""
 import sys, time, json
 import numpy as np, scipy, scipy.sparse as sp
