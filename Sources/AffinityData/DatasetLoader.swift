@@ -194,9 +194,17 @@ public enum DatasetLoader {
             if let titleField = table.fields.first(where: { $0.name.contains("title") }) {
                 dataset.itemTitles = dataset.itemAttributes[titleField.name]
             }
+            dataset.itemFields = try fieldColumns(table, idField: "item_id", ids: ids, map: items)
+        }
+        let userPath = folder + "/" + name + ".user"
+        if fileExists(userPath) {
+            var userReader = AtomicFileReader(path: userPath, options: options)
+            let table = try userReader.readTable()
+            dataset.skipped.merge(userReader.skipped)
+            dataset.userFields = try fieldColumns(table, idField: "user_id", ids: try table.column("user_id"), map: users)
         }
         // Validate the other atomic files when present, so a broken file is reported at load time.
-        for ext in ["user", "kg", "link"] {
+        for ext in ["kg", "link"] {
             let p = folder + "/" + name + "." + ext
             if fileExists(p) {
                 var r = AtomicFileReader(path: p, options: options)
@@ -205,6 +213,17 @@ public enum DatasetLoader {
             }
         }
         return dataset
+    }
+
+    /// Every field of a side table but its id, as typed columns by dense index; rows of ids the interactions
+    /// never mention are dropped.
+    static func fieldColumns(_ table: AtomicTable, idField: String, ids: [String], map: IDMap) throws -> [FieldColumn] {
+        try table.fields.filter { $0.name != idField }.map { field in
+            let values = try table.column(field.name)
+            var byIndex = [String](repeating: "", count: map.count)
+            for (id, value) in zip(ids, values) { if let d = map.dense(id) { byIndex[Int(d)] = value } }
+            return FieldColumn(name: field.name, type: field.type, values: byIndex)
+        }
     }
 
     /// Appends the interactions of one `.inter` file (RecBole's field names user_id, item_id, and optional

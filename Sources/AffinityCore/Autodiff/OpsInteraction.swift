@@ -1,0 +1,198 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Building blocks of feature-interaction (click-through) models: weighted bags of embedding rows (one per
+// sample and field), the factorisation machine's pairwise term, a fused linear layer, row sums, reshaping and
+// the sigmoid cross-entropy on logits. A `[batch, fields, d]` activation is a `[batch · fields, d]` matrix,
+// which is the same storage as `[batch, fields · d]`: `reshaped` switches between the two views.
+
+/// Weighted bags of table rows in compressed form: bag b is the entries `offsets[b] ..< offsets[b + 1]` of
+/// `rows` (table rows) and `weights`. A categorical field's bag is one row with weight 1, a multi-value
+/// field's its k rows with weight 1/k (mean pooling), a numeric field's one row weighted by the value.
+public struct EmbeddingBags: Sendable, Equatable {
+    public var offsets: [Int32]
+    public var rows: [Int32]
+    public var weights: [Float]
+
+    public init() { offsets = [0]; rows = []; weights = [] }
+
+    public init(offsets: [Int32], rows: [Int32], weights: [Float]) {
+        precondition(offsets.first == 0 && Int(offsets.last!) == rows.count && rows.count == weights.count, "EmbeddingBags: inconsistent")
+        self.offsets = offsets; self.rows = rows; self.weights = weights
+    }
+
+    public var count: Int { offsets.count - 1 }
+
+    /// Appends one bag.
+    public mutating func append(rows newRows: some Collection<Int32>, weights newWeights: some Collection<Float>) {
+        rows.append(contentsOf: newRows)
+        weights.append(contentsOf: newWeights)
+        offsets.append(Int32(rows.count))
+    }
+
+    /// Appends bags `range` of `other`.
+    public mutating func append(_ other: EmbeddingBags, bags range: Range<Int>) {
+        let lo = Int(other.offsets[range.lowerBound]), hi = Int(other.offsets[range.upperBound])
+        let shift = Int32(rows.count) - Int32(lo)
+        rows.append(contentsOf: other.rows[lo..<hi])
+        weights.append(contentsOf: other.weights[lo..<hi])
+        for b in range { offsets.append(other.offsets[b + 1] + shift) }
+    }
+
+    public mutating func removeAll() {
+        offsets.removeAll(keepingCapacity: true); offsets.append(0)
+        rows.removeAll(keepingCapacity: true)
+        weights.removeAll(keepingCapacity: true)
+    }
+}
+
+extension Tensor {
+    /// One row per bag: out_b = Σ_{k ∈ bag b} w_k · table[r_k] (`[bags.count, d]`). Gradient: w_k · g_b
+    /// added into table row r_k (row-sparse for tables created with `sparseGradients`).
+    public static func embeddingBags(_ table: Tensor, _ bags: EmbeddingBags) -> Tensor {
+        let d = table.cols, n = bags.count
+        var out = Matrix(rows: n, cols: d)
+        table.value.storage.withUnsafeBufferPointer { t in
+            out.storage.withUnsafeMutableBufferPointer { o in
+                for b in 0..<n {
+                    let target = o.baseAddress! + b * d
+                    for k in Int(bags.offsets[b])..<Int(bags.offsets[b + 1]) {
+                        let r = Int(bags.rows[k]), w = bags.weights[k]
+                        precondition(r >= 0 && r < table.rows, "embeddingBags: row \(r) out of range")
+                        let source = t.baseAddress! + r * d
+                        for c in 0..<d { target[c] += w * source[c] }
+                    }
+                }
+            }
+        }
+        return Tensor(out, inputs: [table]) { node in
+            guard table.requiresGrad else { return }
+            let g = node.grad!
+            var rowGradients = Matrix(uninitializedRows: bags.rows.count, cols: d)
+            g.storage.withUnsafeBufferPointer { gs in
+                rowGradients.storage.withUnsafeMutableBufferPointer { rg in
+                    for b in 0..<n {
+                        for k in Int(bags.offsets[b])..<Int(bags.offsets[b + 1]) {
+                            let w = bags.weights[k]
+                            for c in 0..<d { rg[k * d + c] = w * gs[b * d + c] }
+                        }
+                    }
+                }
+            }
+            table.accumulateRows(bags.rows, of: rowGradients)
+        }
+    }
+
+    /// The same storage seen as `[rows, cols]` (row-major, so `[b · f, d]` ↔ `[b, f · d]`).
+    public static func reshaped(_ a: Tensor, rows: Int, cols: Int) -> Tensor {
+        precondition(rows * cols == a.rows * a.cols, "reshaped: \(a.rows)×\(a.cols) has no \(rows)×\(cols) view")
+        return Tensor(Matrix(rows: rows, cols: cols, values: a.value.storage), inputs: [a]) { node in
+            a.accumulate(Matrix(rows: a.rows, cols: a.cols, values: node.grad!.storage))
+        }
+    }
+
+    /// Each row's sum, `[n, 1]`. Gradient: g_i broadcast over row i.
+    public static func rowSums(_ a: Tensor) -> Tensor {
+        let n = a.rows, d = a.cols
+        var out = Matrix(uninitializedRows: n, cols: 1)
+        for r in 0..<n {
+            var s: Float = 0
+            for c in 0..<d { s += a.value.storage[r * d + c] }
+            out.storage[r] = s
+        }
+        return Tensor(out, inputs: [a]) { node in
+            var da = Matrix(uninitializedRows: n, cols: d)
+            for r in 0..<n { for c in 0..<d { da.storage[r * d + c] = node.grad!.storage[r] } }
+            a.accumulate(da)
+        }
+    }
+
+    /// The factorisation machine's pairwise term (Rendle 2010, eq. 1 and lemma 3.1) for each row of `x`, which
+    /// holds `fields` embeddings of width d side by side (`[batch, fields · d]`):
+    /// Σ_{i<j} ⟨v_i, v_j⟩ = ½ Σ_k [(Σ_i v_ik)² − Σ_i v_ik²], in O(fields · d) per row instead of O(fields² · d).
+    /// Output `[batch, 1]`. Gradient: ∂/∂v_ik = g · (Σ_j v_jk − v_ik).
+    public static func factorizationMachine(_ x: Tensor, fields: Int) -> Tensor {
+        precondition(fields > 0 && x.cols % fields == 0, "factorizationMachine: \(x.cols) columns are not \(fields) fields")
+        let n = x.rows, d = x.cols / fields, width = x.cols
+        var out = Matrix(uninitializedRows: n, cols: 1)
+        // Σ_i v_ik per row, kept for the backward pass.
+        var sums = [Float](repeating: 0, count: n * d)
+        x.value.storage.withUnsafeBufferPointer { xs in
+            for r in 0..<n {
+                var squares: Float = 0
+                for f in 0..<fields {
+                    for k in 0..<d {
+                        let v = xs[r * width + f * d + k]
+                        sums[r * d + k] += v
+                        squares += v * v
+                    }
+                }
+                var squareOfSum: Float = 0
+                for k in 0..<d { squareOfSum += sums[r * d + k] * sums[r * d + k] }
+                out.storage[r] = 0.5 * (squareOfSum - squares)
+            }
+        }
+        return Tensor(out, inputs: [x]) { node in
+            let g = node.grad!
+            var dx = Matrix(uninitializedRows: n, cols: width)
+            x.value.storage.withUnsafeBufferPointer { xs in
+                dx.storage.withUnsafeMutableBufferPointer { dxs in
+                    for r in 0..<n {
+                        let gr = g.storage[r]
+                        for f in 0..<fields {
+                            for k in 0..<d {
+                                let i = r * width + f * d + k
+                                dxs[i] = gr * (sums[r * d + k] - xs[i])
+                            }
+                        }
+                    }
+                }
+            }
+            x.accumulate(dx)
+        }
+    }
+
+    /// A fully connected layer, x · W + b, with `weight` `[in, out]` and `bias` `[1, out]` (one GEMM with the bias
+    /// added in place). Gradients: dx = g · Wᵀ, dW = xᵀ · g, db = Σ_rows g.
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        precondition(x.cols == weight.rows && (bias.map { $0.rows == 1 && $0.cols == weight.cols } ?? true), "linear: shape mismatch")
+        var out = BLAS.matmul(x.value, weight.value)
+        if let bias {
+            let m = out.cols
+            out.storage.withUnsafeMutableBufferPointer { o in
+                bias.value.storage.withUnsafeBufferPointer { b in
+                    for r in 0..<out.rows { for c in 0..<m { o[r * m + c] += b[c] } }
+                }
+            }
+        }
+        return Tensor(out, inputs: bias.map { [x, weight, $0] } ?? [x, weight]) { node in
+            let g = node.grad!
+            if x.requiresGrad { x.accumulate(BLAS.matmul(g, weight.value, transB: true)) }
+            if weight.requiresGrad { weight.accumulate(BLAS.matmul(x.value, g, transA: true)) }
+            if let bias, bias.requiresGrad { bias.accumulate(Elementwise.columnSums(g)) }
+        }
+    }
+}
+
+extension Loss {
+    /// Binary cross-entropy of σ(logit) against 0/1 labels, from the logits (PyTorch's `BCEWithLogitsLoss`):
+    /// mean_i [softplus(z_i) − y_i z_i], computed without overflow. Gradient: (σ(z_i) − y_i) / n.
+    public static func sigmoidCrossEntropy(logits: Tensor, labels: [Float]) -> Tensor {
+        precondition(logits.cols == 1 && logits.rows == labels.count, "sigmoidCrossEntropy: one logit per label")
+        let n = labels.count
+        var total = 0.0
+        for i in 0..<n {
+            let z = logits.value.storage[i]
+            total += Double(softplusValue(z) - labels[i] * z)
+        }
+        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(max(n, 1)))), inputs: [logits]) { node in
+            let scale = node.grad!.storage[0] / Float(max(n, 1))
+            var dz = Matrix(uninitializedRows: n, cols: 1)
+            for i in 0..<n { dz.storage[i] = scale * (stableSigmoid(logits.value.storage[i]) - labels[i]) }
+            logits.accumulate(dz)
+        }
+    }
+}
