@@ -3,6 +3,7 @@ import AffinityCore
 import AffinityData
 import AffinityEval
 import AffinityModels
+import AffinityServing
 import Foundation
 
 /// How `--task ctr` labels rows: `threshold` (`rating:4`, `{rating: 4}` or `4`; in YAML `threshold: {rating: 4}`)
@@ -33,7 +34,14 @@ extension TrainCommand {
         let modelNames = model.split(separator: ",").map { $0.trimmingCharacters(in: " ") }
         let types = try modelNames.map { try ContextModelRegistry.type(named: $0) }
         let names = types.map { $0.name }
-        if save != nil { throw ValidationError("--save is not available for --task ctr yet") }
+        if save != nil && types.count != 1 { throw ValidationError("--save takes exactly one model") }
+        for (option, path) in [("--output", output), ("--save", save)] {
+            guard let path else { continue }
+            let directory = (path as NSString).deletingLastPathComponent
+            guard FileManager.default.fileExists(atPath: directory.isEmpty ? "." : directory) else {
+                throw ValidationError("\(option) \(path): directory '\(directory)' does not exist")
+            }
+        }
         if perUser != nil || curve != nil || checkpoints != nil {
             throw ValidationError("--per-user, --curve and --checkpoints apply to the ranking task, not --task ctr")
         }
@@ -89,9 +97,14 @@ extension TrainCommand {
             }
             let (testMetrics, testSeconds) = timed { ClassificationMetrics.evaluate(probabilities: model.predict(test), labels: test.labels) }
             let epochSeconds = reports.entries.reduce(0) { $0 + $1.seconds }
+            if let save {
+                try ContextArtifact(model: model, name: name, settings: hyper[index].effective, seed: seedValue, dataset: dataset,
+                                    schema: schema).write(to: save)
+                log("saved \(name) to \(save)")
+            }
             log("\(name): fit \(fixed(fitSeconds, 2)) s (\(fixed(epochSeconds / Double(max(reports.entries.count, 1)), 3)) s/epoch over \(reports.entries.count) epochs)")
             results.append(testMetrics)
-            var config = hyper[index].effective
+            var config = hyper[index].effective.merging(model.learnedSettings) { $1 }
             config["task"] = "ctr"
             config["split"] = "ratio:" + ratios.map { String($0) }.joined(separator: ",")
             config["threshold"] = "rating:\(labelling.ratingThreshold)"

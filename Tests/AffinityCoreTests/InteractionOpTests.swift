@@ -18,6 +18,15 @@ let interactionGradientCases: [String: GradientCase] = [
         // Five bags as one row of five fields.
         Tensor.factorizationMachine(Tensor.reshaped(Tensor.embeddingBags(p[0], interactionBags), rows: 1, cols: 15), fields: 5)
     },
+    "pairwiseProducts": GradientCase(shapes: [(3, 12)]) { Tensor.pairwiseProducts($0[0], fields: 4, pairs: [(0, 1), (0, 3), (2, 3), (1, 2)]) },
+    "scaleBlocks": GradientCase(shapes: [(3, 12), (1, 4)]) { Tensor.scaleBlocks($0[0], by: $0[1]) },
+    "gumbel-softmax mixture of two interactions": GradientCase(shapes: [(3, 6), (2, 3)]) { p in
+        // OptInter's search: per pair, softmax over (memorize, factorize, none) scales each candidate's block.
+        let weights = Tensor.softmaxRows(Tensor.scale(p[1] + Tensor(Matrix(rows: 2, cols: 3, values: [0.3, -0.2, 0.1, 0.5, 0, -0.4])), 2))
+        let memorized = Tensor.tanh(p[0]), factorized = Tensor.pairwiseProducts(p[0], fields: 3, pairs: [(0, 1), (1, 2)])
+        return Tensor.scaleBlocks(Tensor.sliceColumns(memorized, 0..<4), by: Tensor.reshaped(Tensor.sliceColumns(weights, 0..<1), rows: 1, cols: 2))
+            + Tensor.scaleBlocks(factorized, by: Tensor.reshaped(Tensor.sliceColumns(weights, 1..<2), rows: 1, cols: 2))
+    },
     "reshaped": GradientCase(shapes: [(4, 3)]) { Tensor.reshaped($0[0], rows: 2, cols: 6) },
     "rowSums": GradientCase(shapes: [(4, 3)]) { Tensor.rowSums($0[0]) },
     "linear": GradientCase(shapes: [(4, 3), (3, 5), (1, 5)]) { Tensor.linear($0[0], weight: $0[1], bias: $0[2]) },

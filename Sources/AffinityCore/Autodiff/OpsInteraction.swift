@@ -196,3 +196,83 @@ extension Loss {
         }
     }
 }
+
+extension Tensor {
+    /// Element-wise products of field pairs: for `x` holding `fields` embeddings of width d per row
+    /// (`[rows, fields · d]`), block p of the output is v_i ⊙ v_j for `pairs[p]` = (i, j), `[rows, pairs.count · d]`
+    /// (the "factorized" interaction of product networks and OptInter). Gradients: dv_i += g_p ⊙ v_j, dv_j += g_p ⊙ v_i.
+    public static func pairwiseProducts(_ x: Tensor, fields: Int, pairs: [(Int, Int)]) -> Tensor {
+        precondition(fields > 0 && x.cols % fields == 0, "pairwiseProducts: \(x.cols) columns are not \(fields) fields")
+        precondition(pairs.allSatisfy { $0.0 >= 0 && $0.0 < fields && $0.1 >= 0 && $0.1 < fields }, "pairwiseProducts: field out of range")
+        let n = x.rows, d = x.cols / fields, width = x.cols, outWidth = pairs.count * d
+        var out = Matrix(uninitializedRows: n, cols: outWidth)
+        x.value.storage.withUnsafeBufferPointer { xs in
+            out.storage.withUnsafeMutableBufferPointer { o in
+                for r in 0..<n {
+                    for (p, (i, j)) in pairs.enumerated() {
+                        for k in 0..<d { o[r * outWidth + p * d + k] = xs[r * width + i * d + k] * xs[r * width + j * d + k] }
+                    }
+                }
+            }
+        }
+        return Tensor(out, inputs: [x]) { node in
+            let g = node.grad!
+            var dx = Matrix(rows: n, cols: width)
+            x.value.storage.withUnsafeBufferPointer { xs in
+                g.storage.withUnsafeBufferPointer { gs in
+                    dx.storage.withUnsafeMutableBufferPointer { dxs in
+                        for r in 0..<n {
+                            for (p, (i, j)) in pairs.enumerated() {
+                                for k in 0..<d {
+                                    let gk = gs[r * outWidth + p * d + k]
+                                    dxs[r * width + i * d + k] += gk * xs[r * width + j * d + k]
+                                    dxs[r * width + j * d + k] += gk * xs[r * width + i * d + k]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            x.accumulate(dx)
+        }
+    }
+
+    /// Block p of every row of `x` (`[rows, blocks · d]`) times the scalar s_p of `scales` (`[1, blocks]`): per-block
+    /// weights such as OptInter's architecture weights. Gradients: dx = g ⊙ s_p, ds_p = Σ_rows ⟨g_p, x_p⟩.
+    public static func scaleBlocks(_ x: Tensor, by scales: Tensor) -> Tensor {
+        let blocks = scales.cols
+        precondition(scales.rows == 1 && blocks > 0 && x.cols % blocks == 0, "scaleBlocks: \(x.cols) columns are not \(blocks) blocks")
+        let n = x.rows, d = x.cols / blocks, width = x.cols
+        var out = Matrix(uninitializedRows: n, cols: width)
+        for r in 0..<n {
+            for p in 0..<blocks {
+                let s = scales.value.storage[p]
+                for k in 0..<d { out.storage[r * width + p * d + k] = s * x.value.storage[r * width + p * d + k] }
+            }
+        }
+        return Tensor(out, inputs: [x, scales]) { node in
+            let g = node.grad!
+            if x.requiresGrad {
+                var dx = Matrix(uninitializedRows: n, cols: width)
+                for r in 0..<n {
+                    for p in 0..<blocks {
+                        let s = scales.value.storage[p]
+                        for k in 0..<d { dx.storage[r * width + p * d + k] = s * g.storage[r * width + p * d + k] }
+                    }
+                }
+                x.accumulate(dx)
+            }
+            if scales.requiresGrad {
+                var ds = Matrix(rows: 1, cols: blocks)
+                for r in 0..<n {
+                    for p in 0..<blocks {
+                        var dot: Float = 0
+                        for k in 0..<d { dot += g.storage[r * width + p * d + k] * x.value.storage[r * width + p * d + k] }
+                        ds.storage[p] += dot
+                    }
+                }
+                scales.accumulate(ds)
+            }
+        }
+    }
+}

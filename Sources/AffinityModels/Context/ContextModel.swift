@@ -20,9 +20,13 @@ public protocol ContextModel: AnyObject {
     /// The parameters' values in a fixed order (model files), and their restoration into a model built for `schema`.
     var parameterValues: [Matrix] { get }
     func restore(schema: FeatureSchema, parameters: [Matrix]) throws
+    /// Settings the fit decided (OptInter's searched architecture), to record and to rebuild the model from.
+    var learnedSettings: [String: String] { get }
 }
 
 extension ContextModel {
+    public var learnedSettings: [String: String] { [:] }
+
     /// Click probabilities σ(logit) of every row of `data`, in batches.
     public func predict(_ data: ContextData, batchSize: Int = 8192) -> [Float] {
         var out: [Float] = []
@@ -45,6 +49,7 @@ public enum ContextModelRegistry {
         FM.self,
         DeepFM.self,
         AutoInt.self,
+        OptInter.self,
     ]
 
     public static var names: [String] { models.map { $0.name } }
@@ -66,9 +71,16 @@ public protocol ContextNetwork: ContextModel {
     func build(schema: FeatureSchema, rng: inout SeededGenerator)
     /// Logits `[rows, 1]` of samples given as bags; `dropout` is the generator of a training batch (nil: inference).
     func forward(_ bags: EmbeddingBags, rows: Int, dropout: inout SeededGenerator?) -> Tensor
+    /// The parameters by learning rate (one Adam each); by default all at the trainer's rate.
+    func parameterGroups(learningRate: Float) -> [([Tensor], Float)]
+    /// Called before each training epoch.
+    func epochWillStart(_ epoch: Int)
 }
 
 extension ContextNetwork {
+    public func parameterGroups(learningRate: Float) -> [([Tensor], Float)] { [(parameters, learningRate)] }
+    public func epochWillStart(_ epoch: Int) {}
+
     public func fit(_ train: ContextData, valid: ContextData?, context: TrainingContext) throws {
         var rng = SeededGenerator(seed: context.seed)
         build(schema: train.schema, rng: &rng)
@@ -127,7 +139,9 @@ public struct ContextTrainer {
     public init(settings: ContextTrainerSettings) { self.settings = settings }
 
     public func fit(_ model: some ContextNetwork, train: ContextData, valid: ContextData?, context: TrainingContext) throws {
-        let optimizer = Adam(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
+        let groups = model.parameterGroups(learningRate: settings.learningRate).map {
+            (parameters: $0.0, optimizer: Adam(learningRate: $0.1, weightDecay: settings.weightDecay))
+        }
         let parameters = model.parameters
         var best: (score: Double, epoch: Int, values: [Matrix])? = nil
         var sinceBest = 0
@@ -137,6 +151,7 @@ public struct ContextTrainer {
         for epoch in 0..<settings.epochs {
             if best != nil && sinceBest > settings.stoppingStep { break }
             let start = ContinuousClock.now
+            model.epochWillStart(epoch)
             var order = Array(0..<n)
             var shuffler = root.derived(stream: UInt64(epoch) << 32)
             order.seededShuffle(using: &shuffler)
@@ -149,7 +164,7 @@ public struct ContextTrainer {
                 let logits = model.forward(bags, rows: positions.count, dropout: &dropout)
                 let loss = Loss.sigmoidCrossEntropy(logits: logits, labels: positions.map { train.labels[$0] })
                 loss.backward()
-                optimizer.step(parameters)
+                for group in groups { group.optimizer.step(group.parameters) }
                 lossSum += Double(loss.scalar) * Double(positions.count)
                 progress.update(b + 1)
             }
