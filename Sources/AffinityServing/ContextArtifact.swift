@@ -150,7 +150,8 @@ public final class ContextScorer: @unchecked Sendable {  // immutable after init
     public init(_ artifact: ContextArtifact) throws {
         model = try artifact.model()
         name = artifact.header.model
-        schema = artifact.header.schema
+        let schema = artifact.header.schema
+        self.schema = schema
         let h = artifact.header
         let userNames = schema.fields.filter { $0.side == .user }.map(\.name), itemNames = schema.fields.filter { $0.side == .item }.map(\.name)
         var values: [String: [String: String]] = [:]

@@ -36,12 +36,16 @@ enum ContextFixture {
 @Suite struct ContextModelTests {
     static let settings = ["epochs": "12", "train_batch_size": "256", "learning_rate": "0.01", "stopping_step": "3"]
 
+    static func settings(_ model: String) -> [String: String] {
+        model == "optinter" ? settings.merging(["search_epochs": "4", "hash_buckets": "4096"]) { $1 } : settings
+    }
+
     /// Each model learns the planted interactions: test AUC above 0.70, and deterministic for a seed.
     @Test(arguments: ContextModelRegistry.names)
     func learnsFeatureInteractions(_ name: String) throws {
         let parts = ContextFixture.data().randomSplit(ratios: [0.8, 0.1, 0.1], seed: 3)
         func train() throws -> (any ContextModel, [Float]) {
-            var h = Hyperparameters(Self.settings)
+            var h = Hyperparameters(Self.settings(name))
             let model = try ContextModelRegistry.type(named: name).init(&h)
             try h.checkAllRead(model: name)
             try model.fit(parts[0], valid: parts[1], context: TrainingContext(seed: 7))
@@ -61,8 +65,9 @@ enum ContextFixture {
         let logit = model.logits(bags, rows: 1)
         #expect(logit.count == 1 && logit[0].isFinite)
 
-        // Restoring the parameters into a fresh model reproduces the predictions (model files).
-        var h = Hyperparameters(Self.settings)
+        // Restoring the parameters into a fresh model reproduces the predictions (model files keep what the fit
+        // decided, such as OptInter's architecture, with the settings).
+        var h = Hyperparameters(Self.settings(name).merging(model.learnedSettings) { $1 })
         let copy = try ContextModelRegistry.type(named: name).init(&h)
         try copy.restore(schema: schema, parameters: model.parameterValues)
         #expect(copy.predict(parts[2]) == probabilities)
