@@ -57,12 +57,13 @@ public struct FeatureSchema: Sendable, Codable, Equatable {
 
     /// The schema of `dataset`: `user_id` and `item_id` as categorical fields (as RecBole's context models use
     /// them), then the named side fields. `userFields`/`itemFields` nil: every side field except identifier-like
-    /// ones (a categorical field with distinct values on more than half its rows, e.g. titles and zip codes).
+    /// ones (a categorical or multi-value field with distinct values on more than half its rows, e.g. titles and
+    /// zip codes), which for ml-100k leaves RecBole's context fields: age, gender, occupation, release_year, class.
     public static func make(_ dataset: Dataset, userFields: [String]?, itemFields: [String]?) throws -> FeatureSchema {
         func pick(_ columns: [FieldColumn], _ names: [String]?, file: String) throws -> [FieldColumn] {
             guard let names else {
                 return columns.filter { c in
-                    guard c.type == .token else { return true }
+                    guard c.type == .token || c.type == .tokenSeq else { return true }
                     let present = c.values.filter { !$0.isEmpty }
                     return Set(present).count * 2 <= present.count
                 }
