@@ -7,6 +7,7 @@ public enum ModelRegistry {
         EASE.self,
         PureSVD.self,
         BPRMF.self,
+        RelMF.self,
         LightGCN.self,
         NGCF.self,
         SGL.self,

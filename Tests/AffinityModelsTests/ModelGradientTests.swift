@@ -10,6 +10,9 @@ import AffinityTestSupport
 @Suite struct ModelGradientTests {
     static let models: [(String, [String: String])] = [
         ("bpr", ["embedding_size": "4", "reg_weight": "0.1"]),
+        // Power 2 makes the rarest item's weight 1/θ = 4, so the weighted terms are checked with weights ≠ 1.
+        ("relmf", ["embedding_size": "4", "reg_weight": "0.1", "propensity_power": "2", "propensity_clip": "0.1"]),
+        ("relmf", ["embedding_size": "4", "reg_weight": "0.1", "propensity_power": "2", "local_loss": "squared"]),
         ("lightgcn", ["embedding_size": "4", "n_layers": "2", "reg_weight": "0.1"]),
         ("lightgcn", ["embedding_size": "4", "n_layers": "3", "reg_weight": "0.1", "require_pow": "false"]),
         ("ngcf", ["embedding_size": "4", "hidden_size_list": "4,3", "message_dropout": "0", "reg_weight": "0.1"]),
