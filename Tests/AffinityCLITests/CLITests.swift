@@ -246,6 +246,13 @@ import AffinityServing
         #expect(record.epochs?.allSatisfy { $0.valid?["dcg_snips@10"] != nil } == true)
     }
 
+    /// Benchmarks live in the separate `affinity-bench` executable: the user CLI has no bench command.
+    @Test func userCommandsOnly() {
+        let names = AffinityCommand.configuration.subcommands.map { $0.configuration.commandName ?? "" }
+        #expect(!names.contains("bench") && names.contains("report") && names.contains("compare"))
+        #expect(!AffinityCommand.helpMessage().contains("bench"))
+    }
+
     @Test func exportedSplitIsReadableAsRecBoleFiles() throws {
         let dir = Fixtures.temporaryFolder()
         try run(["datasets", "--data", fixtureCSV(), "--export-split", dir])
