@@ -21,7 +21,7 @@ import AffinityEval
 /// This balance matters: with weight 1 (`unclicked_weight=1`, the equal-sized batches of Saito et al.'s real-data
 /// code) the clicked pairs' negative δ⁻ weights outweigh the ~19× under-sampled unclicked pairs on ml-100k, the
 /// scores of clicked items grow without check, and validation peaks within 5–10 epochs far below plain MF
-/// (docs/notes/RESULTS-fairness.md).
+/// (`Benchmarks/relmf_mnar.sh` and its notes).
 ///
 /// Propensities come from popularity (`PopularityPropensity`, §5.2): θ_i = max((n_i / max n)^η, clip) with n_i
 /// the item's training users, η = `propensity_power` (0.5), and the clipped estimator of §4.3 bounding the
