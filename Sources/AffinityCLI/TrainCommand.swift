@@ -133,6 +133,13 @@ struct TrainCommand: ParsableCommand {
         var trainPopularity = [Int](repeating: 0, count: dataset.itemCount)
         for i in split.train.items { trainPopularity[Int(i)] += 1 }
         let evaluator = RankingEvaluator(cutoffs: cutoffs, metrics: metrics, itemPopularity: trainPopularity, propensity: propensity)
+        // With --output the one test pass also measures metric@K for K = 1…50 (the report's curves); the printed and
+        // recorded test metrics stay those of `evaluator`.
+        let atKMetrics: [RankingMetric] = [.recall, .ndcg, .precision, .hit, .mrr]
+        let testEvaluator = output == nil ? evaluator : RankingEvaluator(
+            cutoffs: Array(Set(cutoffs).union(1...RunRecord.atKCutoffs)).sorted(),
+            metrics: metrics + atKMetrics.filter { !metrics.contains($0) }, itemPopularity: trainPopularity, propensity: propensity)
+        let reportedKeys = Set(evaluator.keys)
         let fingerprint = dataset.fingerprint
         var records: [RunRecord] = []
         var testResults: [EvaluationResult] = []
@@ -182,8 +189,11 @@ struct TrainCommand: ParsableCommand {
             let (_, fitSeconds) = try timed { try model.fit(training, context: context) }
             let valid = split.valid.count > 0
                 ? evaluator.evaluate(restricted(model, coldCandidates?.valid), target: split.validMatrix, exclude: [split.trainMatrix]) : .empty
-            let test = evaluator.evaluate(restricted(model, coldCandidates?.test), target: split.testMatrix,
-                                          exclude: split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix])
+            let testPass = testEvaluator.evaluate(restricted(model, coldCandidates?.test), target: split.testMatrix,
+                                                  exclude: split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix])
+            var test = testPass
+            test.metrics = testPass.metrics.filter { reportedKeys.contains($0.key) }
+            test.perUser = testPass.perUser.filter { reportedKeys.contains($0.key) }
             log("\(name): fit \(fixed(fitSeconds, 2)) s, test evaluation \(fixed(test.seconds, 2)) s")
             if let save {
                 try saveArtifact(model, name: name, settings: hyper[index].effective, seed: seedValue, dataset: dataset, modalities: modalities,
@@ -211,12 +221,8 @@ struct TrainCommand: ParsableCommand {
                 record.epochs = reports.entries.isEmpty ? nil : reports.entries.map {
                     RunRecord.Epoch(epoch: $0.epoch + 1, loss: $0.loss, seconds: $0.seconds, valid: $0.validation, curve: $0.monitored)
                 }
-                let atKMetrics: [RankingMetric] = [.recall, .ndcg, .precision, .hit, .mrr]
-                let atK = RankingEvaluator(cutoffs: Array(1...RunRecord.atKCutoffs), metrics: atKMetrics)
-                    .evaluate(restricted(model, coldCandidates?.test), target: split.testMatrix,
-                              exclude: split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix])
-                record.metricsAtK = Dictionary(uniqueKeysWithValues: atK.metrics.isEmpty ? [] : atKMetrics.map { metric in
-                    (metric.rawValue, (1...RunRecord.atKCutoffs).map { atK.metrics["\(metric.rawValue)@\($0)"] ?? .nan })
+                record.metricsAtK = Dictionary(uniqueKeysWithValues: testPass.metrics.isEmpty ? [] : atKMetrics.map { metric in
+                    (metric.rawValue, (1...RunRecord.atKCutoffs).map { testPass.metrics["\(metric.rawValue)@\($0)"] ?? .nan })
                 })
                 let k = cutoffs.last!
                 record.exposure = RunRecord.ExposureSummary(

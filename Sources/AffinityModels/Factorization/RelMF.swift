@@ -88,8 +88,8 @@ public final class RelMF: GradientModel, EmbeddingModel {
         let popularity = (0..<data.itemCount).map { data.itemUsers.count(ofRow: $0) }
         inversePropensity = Self.inversePropensities(popularity: popularity, power: propensityPower, clip: propensityClip)
         unclickedWeights = (0..<data.userCount).map { u in
-            let clicked = data.userItems.count(ofRow: u)
             if let unclickedWeight { return Float(unclickedWeight) }
+            let clicked = data.userItems.count(ofRow: u)
             return clicked == 0 ? 0 : Float(data.itemCount - clicked) / Float(clicked)
         }
         history = try Trainer(settings: training).fit(self, data: data, context: context)
