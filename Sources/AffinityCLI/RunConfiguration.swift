@@ -12,7 +12,7 @@ import Glibc
 /// file, then `--set key=value` and dedicated flags — RecBole's rule.
 ///
 /// General keys (read here): `seed`, `split`, `topk`, `metrics`, `threshold`, `dedup`, `user_core`,
-/// `item_core`, and `modality.NAME` (item features, as `--modality NAME=SOURCE`). Every other key is a model hyperparameter; `MODEL.key` scopes one to a single model.
+/// `item_core`, `train_noise`, and `modality.NAME` (item features, as `--modality NAME=SOURCE`). Every other key is a model hyperparameter; `MODEL.key` scopes one to a single model.
 /// A key that no selected model reads is an error.
 struct RunConfiguration {
     var values: [String: String] = [:]
@@ -82,7 +82,7 @@ struct RunConfiguration {
         return t.split(separator: ",").map { $0.trimmingCharacters(in: " ") }.joined(separator: ",")
     }
 
-    static let generalKeys: Set<String> = ["seed", "split", "topk", "metrics", "threshold", "dedup", "user_core", "item_core"]
+    static let generalKeys: Set<String> = ["seed", "split", "topk", "metrics", "threshold", "dedup", "user_core", "item_core", "train_noise"]
     static let modalityPrefix = "modality."
 
     /// Keys read by the run itself, not by a model: the general keys and `modality.NAME`.
@@ -100,6 +100,17 @@ struct RunConfiguration {
         guard let s = values[key] else { return value }
         guard let v = Int(s) else { throw ValidationError("setting '\(key)': '\(s)' is not an integer") }
         return v
+    }
+
+    /// `train_noise`: the fraction of random false positives added to each user's training items (0: none).
+    var trainNoise: Double {
+        get throws {
+            guard let text = values["train_noise"] else { return 0 }
+            guard let v = Double(text), v.isFinite, v >= 0 else {
+                throw ValidationError("setting 'train_noise': '\(text)' must be a non-negative number (a fraction of each user's training items)")
+            }
+            return v
+        }
     }
 
     var cutoffs: [Int] {

@@ -7,6 +7,7 @@ import AffinityCore
 /// no nonlinearity; the final embedding is the mean of layers 0…K (eq. 8, α_k = 1/(K+1)); score ⟨e_u, e_i⟩;
 /// loss BPR + `reg_weight` · ½(‖e⁰_u‖² + ‖e⁰_i‖² + ‖e⁰_j‖²) / batch on the layer-0 embeddings of the batch
 /// (eq. 15). `require_pow=false` uses RecBole's default form, (‖e⁰_u‖ + ‖e⁰_i‖ + ‖e⁰_j‖) / batch.
+/// `loss=bce` and `denoise=tce|rce` change the ranking term (`PairLossSettings`).
 public final class LightGCN: GradientModel, EmbeddingModel {
     public static let name = "lightgcn"
     public static let summary = "linear graph propagation over the user–item graph, mean of layers (He et al. 2020)"
@@ -16,6 +17,9 @@ public final class LightGCN: GradientModel, EmbeddingModel {
     public let regularization: Float
     public let squaredPenalty: Bool
     public let training: TrainerSettings
+    public let lossSettings: PairLossSettings
+    /// Batches trained so far (T-CE's schedule).
+    private var iteration = 0
 
     /// Layer-0 embeddings of all nodes, users first then items: one table, so propagation needs no
     /// concatenation per batch.
@@ -33,6 +37,7 @@ public final class LightGCN: GradientModel, EmbeddingModel {
         regularization = Float(try h.float("reg_weight", default: 1e-4))
         squaredPenalty = try h.bool("require_pow", default: true)
         training = try TrainerSettings(&h)
+        lossSettings = try PairLossSettings(&h)
         guard dimension > 0, layers >= 0 else { throw HyperparameterError.outOfRange("embedding_size/n_layers", "must be positive") }
     }
 
@@ -59,10 +64,22 @@ public final class LightGCN: GradientModel, EmbeddingModel {
         let batch = graph.map { Tensor.meanPropagation($0.adjacency, nodeTable, layers: layers, at: users + itemRows + negativeRows) }
             ?? Tensor.gather(nodeTable, rows: users + itemRows + negativeRows)
         let u = Tensor.sliceRows(batch, 0..<n), i = Tensor.sliceRows(batch, n..<(2 * n)), j = Tensor.sliceRows(batch, (2 * n)..<(3 * n))
-        let bpr = Loss.bpr(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j))
-        guard regularization > 0 else { return bpr }
+        let ranking = lossSettings.loss(positive: Tensor.rowDot(u, i), negative: Tensor.rowDot(u, j), iteration: iteration)
+        guard regularization > 0 else { return ranking }
         let ego = [users, itemRows, negativeRows].map { Tensor.gather(nodeTable, rows: $0) }
-        return bpr + Tensor.scale(Loss.embeddingPenalty(ego, batchSize: users.count, squared: squaredPenalty), regularization)
+        return ranking + Tensor.scale(Loss.embeddingPenalty(ego, batchSize: users.count, squared: squaredPenalty), regularization)
+    }
+
+    public func batchWillStart(iteration: Int) { self.iteration = iteration }
+
+    /// Scores under the current layer-0 table, for samplers that consult the model (PLD): the propagation of
+    /// every batch, as PLD's official code runs its forward pass, with the last hop at the pairs' rows alone.
+    public func trainingScores(users: [Int32], items: [Int32]) -> [Float] {
+        guard let graph else { return pairDots(userEmbeddings, users, itemEmbeddings, items) }
+        let n = users.count
+        let rows = Tensor.meanPropagation(graph.adjacency, Tensor(nodeTable.value), layers: layers,
+                                          at: users + graph.nodes(ofItems: items)).value
+        return pairDots(rows, Array(0..<Int32(n)), rows, Array(Int32(n)..<Int32(2 * n)))
     }
 
     public func parametersDidChange() {

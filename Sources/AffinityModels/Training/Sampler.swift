@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import AffinityCore
 
 /// Training pairs and negative items, reproducibly.
@@ -12,6 +17,8 @@ public struct InteractionSampler: Sendable {
     public let userItems: SparseMatrix
     public let itemCount: Int
     public let seed: UInt64
+    /// Users with at least one training item, in order: those a user-uniform draw chooses from.
+    public let activeUsers: [Int32]
 
     public init(userItems: SparseMatrix, seed: UInt64) {
         self.userItems = userItems
@@ -22,6 +29,7 @@ public struct InteractionSampler: Sendable {
         for r in 0..<userItems.rows { for c in userItems.columns(ofRow: r) { u.append(Int32(r)); i.append(c) } }
         users = u
         items = i
+        activeUsers = (0..<Int32(userItems.rows)).filter { userItems.count(ofRow: Int($0)) > 0 }
     }
 
     public var count: Int { users.count }
@@ -43,12 +51,12 @@ public struct InteractionSampler: Sendable {
     /// user's items uniformly, so light users weigh as much as heavy ones — as in the per-user mean of the
     /// ranking metrics. Returns pair indices, like `epochOrder`.
     public func userUniformOrder(epoch: Int) -> [Int32] {
-        let active = (0..<userItems.rows).filter { userItems.count(ofRow: $0) > 0 }
+        let active = activeUsers
         guard !active.isEmpty else { return [] }
         var rng = generator(epoch: epoch, batch: -1 & 0x7FFF_FFFF, stream: 3)
         var order = [Int32](repeating: 0, count: count)
         for k in 0..<count {
-            let user = active[rng.nextInt(below: active.count)]
+            let user = Int(active[rng.nextInt(below: active.count)])
             order[k] = Int32(userItems.rowStart[user] + rng.nextInt(below: userItems.count(ofRow: user)))
         }
         return order
@@ -103,5 +111,95 @@ public struct InteractionSampler: Sendable {
             }
             out[k] = found
         }
+    }
+}
+
+/// PLD's settings (Zhang, Cao, Wu, Sun, Shen and Cheng, "Personalized Denoising Implicit Feedback for Robust
+/// Recommender System", WWW 2025), with the official code's defaults: `begin_adv` (5), the first epoch (from 0)
+/// that samples by loss — earlier epochs sample as `sampling=users`; `pld_pool` (5), the candidate positives per
+/// user; `pld_temperature` (0.1), τ of the choice.
+public struct PersonalizedDenoisingSampling: Sendable, Equatable {
+    public var beginEpoch: Int
+    public var poolSize: Int
+    public var temperature: Float
+
+    public init(beginEpoch: Int = 5, poolSize: Int = 5, temperature: Float = 0.1) {
+        self.beginEpoch = beginEpoch
+        self.poolSize = poolSize
+        self.temperature = temperature
+    }
+
+    public init(_ h: inout Hyperparameters) throws {
+        self.init(beginEpoch: try h.int("begin_adv", default: 5), poolSize: try h.int("pld_pool", default: 5),
+                  temperature: Float(try h.float("pld_temperature", default: 0.1)))
+        guard beginEpoch >= 0, poolSize > 0, temperature > 0 else {
+            throw HyperparameterError.outOfRange("begin_adv/pld_pool/pld_temperature", "must be ≥ 0, positive and positive")
+        }
+    }
+}
+
+extension InteractionSampler {
+    /// One PLD batch of `size` triples. Each sample draws a user uniformly among the users with training items (as
+    /// `userUniformOrder`), a pool of `poolSize` of the user's training items (without replacement when the user has
+    /// that many, else with replacement) and one negative; `score` gives the current model's scores of the pool and
+    /// the negative, and the positive trained on is drawn from the pool with probability softmax(−ℓ/τ), ℓ being each
+    /// candidate's BPR loss softplus(s⁻ − s⁺). Personal loss distributions separate a user's clean positives (low
+    /// loss) from false ones (high loss) better than one global threshold, which is PLD's point. Every draw comes from
+    /// generators keyed by (seed, epoch, batch); users who have every item are left out.
+    public func personalizedBatch(size: Int, settings: PersonalizedDenoisingSampling, epoch: Int, batch: Int,
+                                  score: ([Int32], [Int32]) -> [Float]) -> (users: [Int32], positives: [Int32], negatives: [Int32]) {
+        guard size > 0, !activeUsers.isEmpty else { return ([], [], []) }
+        let k = settings.poolSize
+        var rng = generator(epoch: epoch, batch: batch, stream: 5)
+        var users = [Int32](repeating: 0, count: size)
+        var pools = [Int32](repeating: 0, count: size * k)
+        var slots = [Int](repeating: 0, count: k)
+        for s in 0..<size {
+            let user = activeUsers[rng.nextInt(below: activeUsers.count)]
+            users[s] = user
+            let start = userItems.rowStart[Int(user)], owned = userItems.count(ofRow: Int(user))
+            if owned >= k {
+                // Floyd's algorithm: a uniform k-subset of 0..<owned with k draws.
+                for (n, j) in ((owned - k)..<owned).enumerated() {
+                    let t = rng.nextInt(below: j + 1)
+                    slots[n] = slots[0..<n].contains(t) ? j : t
+                }
+            } else {
+                for n in 0..<k { slots[n] = rng.nextInt(below: owned) }
+            }
+            for n in 0..<k { pools[s * k + n] = userItems.colIndex[start + slots[n]] }
+        }
+        let drawn = negatives(for: users, epoch: epoch, batch: batch)
+        let kept = drawn.indices.filter { drawn[$0] >= 0 }
+        if kept.count < size {
+            users = kept.map { users[$0] }
+            pools = kept.flatMap { s in pools[(s * k)..<(s * k + k)] }
+        }
+        let negatives = kept.map { drawn[$0] }
+        let n = users.count
+        // Scores of the n·k candidates, then of the n negatives.
+        let pairUsers = users.flatMap { [Int32](repeating: $0, count: k) } + users
+        let scores = score(pairUsers, pools + negatives)
+        var positives = [Int32](repeating: 0, count: n)
+        var logits = [Double](repeating: 0, count: k)
+        for s in 0..<n {
+            let negativeScore = Double(scores[n * k + s])
+            for c in 0..<k {
+                let x = negativeScore - Double(scores[s * k + c])
+                let loss = x > 0 ? x + log1p(exp(-x)) : log1p(exp(x))   // softplus(s⁻ − s⁺)
+                logits[c] = -loss / Double(settings.temperature)
+            }
+            let top = logits.max()!
+            var total = 0.0
+            for c in 0..<k { logits[c] = exp(logits[c] - top); total += logits[c] }
+            var u = Double(rng.next() >> 11) * 0x1p-53 * total
+            var choice = k - 1
+            for c in 0..<k {
+                u -= logits[c]
+                if u < 0 { choice = c; break }
+            }
+            positives[s] = pools[s * k + choice]
+        }
+        return (users, positives, negatives)
     }
 }
