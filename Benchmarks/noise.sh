@@ -7,6 +7,8 @@
 # p = 0 figure and against plain BPR's p = 0 figure.
 #   Benchmarks/noise.sh table [DATA] [SEEDS] [NOISES]   (defaults: ../shared/data/ml-100k, "2020 2021 2022", "0 0.1 0.2 0.4")
 #   Benchmarks/noise.sh tune  [DATA]                    validation Recall@20 of each method's grid at p = 0.2, seed 2020
+# Environment: METHODS (a subset, in order), TCE_DROP_RATE, TCE_NUM_GRADUAL, RCE_BETA, BCE_TCE_DROP_RATE,
+# BCE_TCE_NUM_GRADUAL, BCE_RCE_BETA, PLD_TEMPERATURE (the tuned values are the defaults below).
 # AFFINITY_BIN=PATH runs that affinity binary instead of building .build/release/affinity.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,17 +16,22 @@ mode=${1:-table}; data=${2:-../shared/data/ml-100k}
 BIN="${AFFINITY_BIN:-.build/release/affinity}"
 [ -n "${AFFINITY_BIN:-}" ] || swift build -c release --product affinity >/dev/null
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)"
-# Shared by every method: RecBole's BPR (64 factors, Adam 1e-3, batch 2048) with PLD's weight decay 1e-4.
-base="--set embedding_size=64 --set learning_rate=0.001 --set train_batch_size=2048 --set weight_decay=0.0001 --set valid_metric=recall@20 --set topk=10,20"
-# The methods, with the settings chosen by `tune` (validation Recall@20 at p = 0.2).
+# Shared by every method: RecBole's BPR (64 factors, Adam 1e-3, batch 2048, no weight decay).
+base="--set embedding_size=64 --set learning_rate=0.001 --set train_batch_size=2048 --set valid_metric=recall@20 --set topk=10,20"
+# The methods, with the settings chosen by `tune` (validation Recall@20 at p = 0.2). `bpr-users` is plain BPR with
+# PLD's user-uniform draws (PLD samples so before `begin_adv`), `bce` plain pointwise training: the controls of PLD
+# and of the pointwise T-CE and R-CE (the papers' form).
 declare -A methods=(
   [bpr]=""
   [bpr-users]="--set sampling=users"
-  [tce]="--set denoise=tce --set drop_rate=${TCE_DROP_RATE:-0.2} --set num_gradual=${TCE_NUM_GRADUAL:-2000}"
-  [rce]="--set denoise=rce --set beta=${RCE_BETA:-0.25}"
-  [pld]="--set sampling=pld --set pld_temperature=${PLD_TEMPERATURE:-0.1}"
+  [tce]="--set denoise=tce --set drop_rate=${TCE_DROP_RATE:-0.05} --set num_gradual=${TCE_NUM_GRADUAL:-4000}"
+  [rce]="--set denoise=rce --set beta=${RCE_BETA:-0.5}"
+  [bce]="--set loss=bce"
+  [bce-tce]="--set loss=bce --set denoise=tce --set drop_rate=${BCE_TCE_DROP_RATE:-0.4} --set num_gradual=${BCE_TCE_NUM_GRADUAL:-2000}"
+  [bce-rce]="--set loss=bce --set denoise=rce --set beta=${BCE_RCE_BETA:-0.1}"
+  [pld]="--set sampling=pld --set pld_temperature=${PLD_TEMPERATURE:-1}"
 )
-order="bpr bpr-users tce rce pld"
+order=${METHODS:-bpr bpr-users tce rce bce bce-tce bce-rce pld}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -41,15 +48,18 @@ if [ "$mode" = tune ]; then
     run tune 0.2 2020 "$@"
     python3 - "$out/tune_0.2_2020.json" "$label" <<'PY'
 import json, sys
-r = json.load(open(sys.argv[1]))[0]["metrics"]
+r = json.load(open(sys.argv[1]))["metrics"]
 print(f"{sys.argv[2]:<40} valid recall@20 {r['valid']['recall@20']:.4f}   (test {r['test']['recall@20']:.4f})")
 PY
   }
   grid "bpr"
-  for rate in 0.05 0.1 0.2 0.4; do for gradual in 400 1000 2000 4000; do
-    grid "tce drop_rate=$rate num_gradual=$gradual" --set denoise=tce --set drop_rate=$rate --set num_gradual=$gradual
-  done; done
-  for beta in 0.05 0.1 0.25 0.5 1.0; do grid "rce beta=$beta" --set denoise=rce --set beta=$beta; done
+  grid "bce" --set loss=bce
+  for form in bpr bce; do
+    for rate in 0.05 0.1 0.2 0.4; do for gradual in 400 1000 2000 4000; do
+      grid "$form tce drop_rate=$rate num_gradual=$gradual" --set loss=$form --set denoise=tce --set drop_rate=$rate --set num_gradual=$gradual
+    done; done
+    for beta in 0.05 0.1 0.25 0.5 1.0; do grid "$form rce beta=$beta" --set loss=$form --set denoise=rce --set beta=$beta; done
+  done
   for tau in 0.05 0.1 0.5 1; do grid "pld pld_temperature=$tau" --set sampling=pld --set pld_temperature=$tau; done
   exit 0
 fi
@@ -64,7 +74,7 @@ python3 - "$out" "$order" "$noises" "$seeds" <<'PY'
 import json, statistics, sys
 folder, order, noises, seeds = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split()
 def runs(method, noise):
-    return [json.load(open(f"{folder}/{method}_{noise}_{s}.json"))[0] for s in seeds]
+    return [json.load(open(f"{folder}/{method}_{noise}_{s}.json")) for s in seeds]
 def stat(method, noise, metric):
     v = [r["metrics"]["test"][metric] for r in runs(method, noise)]
     return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)

@@ -142,7 +142,7 @@ import AffinityServing
             try run(["train", "--data", csv, "--model", "mostpop", "--quiet", "--set", "train_noise=\(noise)", "--output", "\(dir)/\(name).json"])
         }
         func record(_ name: String) throws -> [String: Any] {
-            (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name).json"))) as! [[String: Any]])[0]
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name).json"))) as! [String: Any]
         }
         let clean = try record("clean"), a = try record("a"), b = try record("b")
         #expect((a["config"] as! [String: String])["train_noise"] == "0.4" && (clean["config"] as! [String: String])["train_noise"] == nil)

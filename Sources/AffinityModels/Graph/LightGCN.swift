@@ -75,11 +75,11 @@ public final class LightGCN: GradientModel, EmbeddingModel {
     /// Scores under the current layer-0 table, for samplers that consult the model (PLD): the propagation of
     /// every batch, as PLD's official code runs its forward pass, with the last hop at the pairs' rows alone.
     public func trainingScores(users: [Int32], items: [Int32]) -> [Float] {
-        guard let graph else { return pairDots(userEmbeddings, users, itemEmbeddings, items) }
+        guard let graph else { return Matrix.pairDots(userEmbeddings, rows: users, itemEmbeddings, rows: items) }
         let n = users.count
-        let rows = Tensor.meanPropagation(graph.adjacency, Tensor(nodeTable.value), layers: layers,
-                                          at: users + graph.nodes(ofItems: items)).value
-        return pairDots(rows, Array(0..<Int32(n)), rows, Array(Int32(n)..<Int32(2 * n)))
+        let propagated = Tensor.meanPropagation(graph.adjacency, Tensor(nodeTable.value), layers: layers,
+                                                at: users + graph.nodes(ofItems: items)).value
+        return Matrix.pairDots(propagated, rows: Array(0..<Int32(n)), propagated, rows: Array(Int32(n)..<Int32(2 * n)))
     }
 
     public func parametersDidChange() {

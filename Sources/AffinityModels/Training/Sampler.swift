@@ -150,24 +150,20 @@ extension InteractionSampler {
                                   score: ([Int32], [Int32]) -> [Float]) -> (users: [Int32], positives: [Int32], negatives: [Int32]) {
         guard size > 0, !activeUsers.isEmpty else { return ([], [], []) }
         let k = settings.poolSize
-        var rng = generator(epoch: epoch, batch: batch, stream: 5)
+        // Fixed-size chunks with their own generators, as `negatives(for:)`: the draws do not depend on the threads.
+        let chunk = 512
         var users = [Int32](repeating: 0, count: size)
         var pools = [Int32](repeating: 0, count: size * k)
-        var slots = [Int](repeating: 0, count: k)
-        for s in 0..<size {
-            let user = activeUsers[rng.nextInt(below: activeUsers.count)]
-            users[s] = user
-            let start = userItems.rowStart[Int(user)], owned = userItems.count(ofRow: Int(user))
-            if owned >= k {
-                // Floyd's algorithm: a uniform k-subset of 0..<owned with k draws.
-                for (n, j) in ((owned - k)..<owned).enumerated() {
-                    let t = rng.nextInt(below: j + 1)
-                    slots[n] = slots[0..<n].contains(t) ? j : t
+        users.withUnsafeMutableBufferPointer { u in
+            pools.withUnsafeMutableBufferPointer { p in
+                let out = UnsafeSendable((u.baseAddress!, p.baseAddress!))
+                let sampler = self
+                Parallel.forEach(0..<((size + chunk - 1) / chunk)) { c in
+                    var rng = sampler.generator(epoch: epoch, batch: batch, stream: 5 &+ UInt64(c) &* 0x9E37)
+                    sampler.drawPools(users: out.value.0, pools: out.value.1, range: (c * chunk)..<min((c + 1) * chunk, size),
+                                      poolSize: k, rng: &rng)
                 }
-            } else {
-                for n in 0..<k { slots[n] = rng.nextInt(below: owned) }
             }
-            for n in 0..<k { pools[s * k + n] = userItems.colIndex[start + slots[n]] }
         }
         let drawn = negatives(for: users, epoch: epoch, batch: batch)
         let kept = drawn.indices.filter { drawn[$0] >= 0 }
@@ -178,28 +174,60 @@ extension InteractionSampler {
         let negatives = kept.map { drawn[$0] }
         let n = users.count
         // Scores of the n·k candidates, then of the n negatives.
-        let pairUsers = users.flatMap { [Int32](repeating: $0, count: k) } + users
+        var pairUsers = [Int32]()
+        pairUsers.reserveCapacity(n * (k + 1))
+        for user in users { for _ in 0..<k { pairUsers.append(user) } }
+        pairUsers += users
         let scores = score(pairUsers, pools + negatives)
         var positives = [Int32](repeating: 0, count: n)
-        var logits = [Double](repeating: 0, count: k)
-        for s in 0..<n {
-            let negativeScore = Double(scores[n * k + s])
-            for c in 0..<k {
-                let x = negativeScore - Double(scores[s * k + c])
-                let loss = x > 0 ? x + log1p(exp(-x)) : log1p(exp(x))   // softplus(s⁻ − s⁺)
-                logits[c] = -loss / Double(settings.temperature)
+        positives.withUnsafeMutableBufferPointer { out in
+            let chosen = UnsafeSendable(out.baseAddress!)
+            let sampler = self
+            Parallel.forEach(0..<((n + chunk - 1) / chunk)) { c in
+                var rng = sampler.generator(epoch: epoch, batch: batch, stream: 7 &+ UInt64(c) &* 0x9E37)
+                var weights = [Double](repeating: 0, count: k)
+                for s in (c * chunk)..<min((c + 1) * chunk, n) {
+                    let negativeScore = Double(scores[n * k + s])
+                    for j in 0..<k {
+                        let x = negativeScore - Double(scores[s * k + j])
+                        let loss = x > 0 ? x + log1p(exp(-x)) : log1p(exp(x))   // softplus(s⁻ − s⁺)
+                        weights[j] = -loss / Double(settings.temperature)
+                    }
+                    let top = weights.max()!
+                    var total = 0.0
+                    for j in 0..<k { weights[j] = exp(weights[j] - top); total += weights[j] }
+                    var u = Double(rng.next() >> 11) * 0x1p-53 * total
+                    var choice = k - 1
+                    for j in 0..<k {
+                        u -= weights[j]
+                        if u < 0 { choice = j; break }
+                    }
+                    chosen.value[s] = pools[s * k + choice]
+                }
             }
-            let top = logits.max()!
-            var total = 0.0
-            for c in 0..<k { logits[c] = exp(logits[c] - top); total += logits[c] }
-            var u = Double(rng.next() >> 11) * 0x1p-53 * total
-            var choice = k - 1
-            for c in 0..<k {
-                u -= logits[c]
-                if u < 0 { choice = c; break }
-            }
-            positives[s] = pools[s * k + choice]
         }
         return (users, positives, negatives)
+    }
+
+    /// Draws `users[range]` uniformly among the active users and each one's pool of `poolSize` training items into
+    /// `pools[s·poolSize …]`: without replacement (Floyd's algorithm, a uniform subset in `poolSize` draws) when the
+    /// user has that many items, else with replacement.
+    func drawPools(users: UnsafeMutablePointer<Int32>, pools: UnsafeMutablePointer<Int32>, range: Range<Int>, poolSize k: Int,
+                   rng: inout SeededGenerator) {
+        var slots = [Int](repeating: 0, count: k)
+        for s in range {
+            let user = activeUsers[rng.nextInt(below: activeUsers.count)]
+            users[s] = user
+            let start = userItems.rowStart[Int(user)], owned = userItems.count(ofRow: Int(user))
+            if owned >= k {
+                for (n, j) in ((owned - k)..<owned).enumerated() {
+                    let t = rng.nextInt(below: j + 1)
+                    slots[n] = slots[0..<n].contains(t) ? j : t
+                }
+            } else {
+                for n in 0..<k { slots[n] = rng.nextInt(below: owned) }
+            }
+            for n in 0..<k { pools[s * k + n] = userItems.colIndex[start + slots[n]] }
+        }
     }
 }

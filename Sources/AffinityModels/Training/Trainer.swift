@@ -39,19 +39,7 @@ extension GradientModel where Self: EmbeddingModel {
     /// (`parametersDidChange`), so they score with the epoch's starting point unless they override this
     /// (LightGCN propagates its current table).
     public func trainingScores(users: [Int32], items: [Int32]) -> [Float] {
-        pairDots(userEmbeddings, users, itemEmbeddings, items)
-    }
-}
-
-/// ⟨U[users[k]], I[items[k]]⟩ for every k.
-func pairDots(_ userTable: Matrix, _ users: [Int32], _ itemTable: Matrix, _ items: [Int32]) -> [Float] {
-    precondition(users.count == items.count && userTable.cols == itemTable.cols, "pairDots: shape mismatch")
-    let d = userTable.cols
-    return users.indices.map { k in
-        var s: Float = 0
-        let u = Int(users[k]) * d, i = Int(items[k]) * d
-        for c in 0..<d { s += userTable.storage[u + c] * itemTable.storage[i + c] }
-        return s
+        Matrix.pairDots(userEmbeddings, rows: users, itemEmbeddings, rows: items)
     }
 }
 
