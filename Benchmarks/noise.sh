@@ -7,6 +7,9 @@
 # p = 0 figure and against plain BPR's p = 0 figure.
 #   Benchmarks/noise.sh table [DATA] [SEEDS] [NOISES]   (defaults: ../shared/data/ml-100k, "2020 2021 2022", "0 0.1 0.2 0.4")
 #   Benchmarks/noise.sh tune  [DATA]                    validation Recall@20 of each method's grid at p = 0.2, seed 2020
+#   Benchmarks/noise.sh gowalla [DATA] [EPOCHS]          bpr, bce-tce, rce, pld at p = 0 and 0.2, seed 2020, a fixed
+#                                                        budget of EPOCHS (100) on the LightGCN split (no validation);
+#                                                        T-CE's num_gradual is the official 30000 there
 # Environment: METHODS (a subset, in order), TCE_DROP_RATE, TCE_NUM_GRADUAL, RCE_BETA, BCE_TCE_DROP_RATE,
 # BCE_TCE_NUM_GRADUAL, BCE_RCE_BETA, PLD_TEMPERATURE (the tuned values are the defaults below).
 # AFFINITY_BIN=PATH runs that affinity binary instead of building .build/release/affinity.
@@ -18,6 +21,7 @@ BIN="${AFFINITY_BIN:-.build/release/affinity}"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)"
 # Shared by every method: RecBole's BPR (64 factors, Adam 1e-3, batch 2048, no weight decay).
 base="--set embedding_size=64 --set learning_rate=0.001 --set train_batch_size=2048 --set valid_metric=recall@20 --set topk=10,20"
+if [ "$mode" = gowalla ]; then : "${TCE_NUM_GRADUAL:=30000}" "${BCE_TCE_NUM_GRADUAL:=30000}"; fi
 # The methods, with the settings chosen by `tune` (validation Recall@20 at p = 0.2). `bpr-users` is plain BPR with
 # PLD's user-uniform draws (PLD samples so before `begin_adv`), `bce` plain pointwise training: the controls of PLD
 # and of the pointwise T-CE and R-CE (the papers' form).
@@ -64,6 +68,26 @@ PY
   exit 0
 fi
 
+if [ "$mode" = gowalla ]; then
+  epochs=${3:-100}
+  echo "test metrics after $epochs epochs, seed 2020"
+  echo "| method | p | recall@20 | ndcg@20 | fit |"
+  echo "|---|---|---|---|---|"
+  for method in ${METHODS:-bpr bce-tce rce pld}; do
+    for noise in 0 0.2; do
+      # shellcheck disable=SC2086
+      run "$method" "$noise" 2020 --set epochs="$epochs" ${methods[$method]}
+      python3 - "$out/${method}_${noise}_2020.json" "$method" "$noise" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["metrics"]["test"]
+print(f"| {sys.argv[2]} | {sys.argv[3]} | {t['recall@20']:.4f} | {t['ndcg@20']:.4f} | {r['timings']['fit_s']:.0f} s |", flush=True)
+PY
+    done
+  done
+  exit 0
+fi
+
 seeds=${3:-2020 2021 2022}; noises=${4:-0 0.1 0.2 0.4}
 for method in $order; do
   # shellcheck disable=SC2086
@@ -87,7 +111,7 @@ for metric in ["recall@20", "ndcg@20"]:
     print("|---|" + "---|" * len(noises))
     for method in order:
         print(f"| {method} | " + " | ".join(cell(method, p, metric) for p in noises) + " |")
-print("\nRecall@20 lost at p, relative to the method's own p = 0 | to plain BPR's p = 0:")
+print("\nRecall@20 lost at p, relative to the method's own p = 0 / to plain BPR's p = 0:")
 print("\n| method | " + " | ".join(f"p = {p}" for p in noises[1:]) + " |")
 print("|---|" + "---|" * (len(noises) - 1))
 clean_bpr = stat("bpr", noises[0], "recall@20")[0]
