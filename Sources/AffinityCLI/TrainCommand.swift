@@ -18,8 +18,9 @@ struct TrainCommand: ParsableCommand {
         Defaults follow RecBole's general-recommendation protocol: per-user random 8:1:1 split (or the
         data's own split), full ranking with training items excluded (and validation items when testing),
         topk 10 and 20, seed 2020. Settings: --config FILE.yaml, then --set key=value (highest precedence).
-        General keys: seed, split, topk, metrics, threshold, dedup, user_core, item_core, train_noise; any other key is
-        a model hyperparameter (MODEL.key scopes it to one model).
+        General keys: seed, split, topk, metrics, fairness, unbiased_eval, unbiased_eval_power, unbiased_eval_clip,
+        threshold, dedup, user_core, item_core, train_noise; any other key is a model hyperparameter (MODEL.key scopes
+        it to one model).
         """)
 
     @OptionGroup var data: DataOptions
@@ -101,6 +102,8 @@ struct TrainCommand: ParsableCommand {
         let cutoffs = try run.cutoffs
         let metrics = try run.metrics
         let trainNoise = try run.trainNoise
+        let propensity = try run.propensity
+        let unbiased = try run.unbiasedEvaluation
 
         let (loaded, loadSeconds) = try timed { try data.load() }
         let preprocessing = try run.preprocessing
@@ -132,9 +135,9 @@ struct TrainCommand: ParsableCommand {
         func restricted(_ scorer: any Scorer, _ candidates: [Bool]?) -> any Scorer {
             candidates.map { CandidateScorer(scorer, candidates: $0) } ?? scorer
         }
-        let evaluator = RankingEvaluator(cutoffs: cutoffs, metrics: metrics)
         var trainPopularity = [Int](repeating: 0, count: dataset.itemCount)
         for i in split.train.items { trainPopularity[Int(i)] += 1 }
+        let evaluator = RankingEvaluator(cutoffs: cutoffs, metrics: metrics, itemPopularity: trainPopularity, propensity: propensity)
         let fingerprint = dataset.fingerprint
         var records: [RunRecord] = []
         var testResults: [EvaluationResult] = []
@@ -155,8 +158,10 @@ struct TrainCommand: ParsableCommand {
             context.onEpoch = { reports.entries.append($0) }
             if split.valid.count > 0 {
                 // Early stopping looks at the validation split; its cutoffs include 10 so RecBole's default
-                // valid_metric (mrr@10) is always available.
-                let validator = RankingEvaluator(cutoffs: Array(Set(cutoffs + [10])).sorted(), metrics: RankingMetric.allCases.filter(\.isPerUser))
+                // valid_metric (mrr@10) is always available, and with unbiased_eval the SNIPS metrics can select.
+                let validator = RankingEvaluator(cutoffs: Array(Set(cutoffs + [10])).sorted(),
+                                                 metrics: RankingMetric.standard.filter(\.isPerUser) + (unbiased ? RankingMetric.unbiased : []),
+                                                 itemPopularity: trainPopularity, propensity: propensity)
                 context.validate = { scorer in
                     validator.evaluate(restricted(scorer, coldCandidates?.valid), target: split.validMatrix, exclude: [split.trainMatrix]).metrics
                 }

@@ -3,6 +3,7 @@ import Foundation
 import ArgumentParser
 @testable import AffinityCLI
 import AffinityModels
+import AffinityEval
 import AffinityCore
 import AffinityData
 import AffinityTestSupport
@@ -24,6 +25,17 @@ import AffinityServing
         #expect(run.hyperparameters(for: "ease") == ["k": "50", "reg_weight": "300"])
         #expect(run.hyperparameters(for: "itemknn") == ["k": "50"])
         #expect(try run.metrics == [.recall, .ndcg])
+    }
+
+    @Test func fairnessAndUnbiasedSwitchesExtendTheMetrics() throws {
+        #expect(try RunConfiguration(configFile: nil, overrides: []).metrics == RankingMetric.standard)
+        let both = try RunConfiguration(configFile: nil, overrides: ["metrics=recall,jainindex", "fairness=true", "unbiased_eval=true"])
+        #expect(try both.metrics == [.recall, .jainIndex] + RankingMetric.fairness.filter { $0 != .jainIndex } + RankingMetric.unbiased)
+        #expect(try both.propensity == .evaluationDefault)
+        let tuned = try RunConfiguration(configFile: nil, overrides: ["unbiased_eval_power=1", "unbiased_eval_clip=0.2"])
+        #expect(try tuned.propensity == PopularityPropensity(power: 1, clip: 0.2))
+        #expect(throws: (any Error).self) { _ = try RunConfiguration(configFile: nil, overrides: ["unbiased_eval_clip=0"]).propensity }
+        #expect(throws: (any Error).self) { _ = try RunConfiguration(configFile: nil, overrides: ["fairness=maybe"]).metrics }
     }
 
     @Test func badConfigsAreReported() throws {
@@ -238,6 +250,27 @@ import AffinityServing
         #expect(exposure.k == 20 && exposure.popularityDeciles.count == 10)
         #expect(abs(exposure.popularityDeciles.reduce(0, +) - 1) < 1e-9)
         #expect(exposure.itemCoverage > 0 && exposure.itemCoverage <= 1 && exposure.averagePopularity > 0)
+    }
+
+    /// `fairness=true` and `unbiased_eval=true` put the fairness, popularity and SNIPS measures in the run record,
+    /// and a SNIPS metric can drive early stopping.
+    @Test func fairnessAndUnbiasedMetricsReachTheRunRecord() throws {
+        let out = Fixtures.temporaryFolder() + "/run.json"
+        try run(["train", "--data", fixtureCSV(), "--model", "relmf", "--set", "epochs=2", "--set", "embedding_size=8",
+                 "--set", "fairness=true", "--set", "unbiased_eval=true", "--set", "valid_metric=dcg_snips@10", "--quiet", "--output", out])
+        let record = try #require(try RunRecord.read(from: out).first)
+        let test = try #require(record.metrics["test"])
+        for metric in RankingMetric.standard + RankingMetric.fairness + RankingMetric.unbiased {
+            for k in [10, 20] { #expect(test["\(metric.rawValue)@\(k)"]?.isFinite == true, "\(metric.rawValue)@\(k)") }
+        }
+        #expect(record.epochs?.allSatisfy { $0.valid?["dcg_snips@10"] != nil } == true)
+    }
+
+    /// Benchmarks live in the separate `affinity-bench` executable: the user CLI has no bench command.
+    @Test func userCommandsOnly() {
+        let names = AffinityCommand.configuration.subcommands.map { $0.configuration.commandName ?? "" }
+        #expect(!names.contains("bench") && names.contains("report") && names.contains("compare"))
+        #expect(!AffinityCommand.helpMessage().contains("bench"))
     }
 
     @Test func exportedSplitIsReadableAsRecBoleFiles() throws {
