@@ -74,32 +74,22 @@ import AffinityTestSupport
         #expect(model.scoredSizes == [3, 3, 1, 3, 3, 1].map { $0 * 6 })  // (pool of 5 + the negative) per sample
     }
 
-    func smallSplit() throws -> DataSplit {
-        let d = try Preprocessing(userCore: 10, itemCore: 20).apply(to: try Fixtures.movieLensSmall())
-        return try DataSplit.make(d, strategy: .userRandomRatio([0.8, 0.1, 0.1]), seed: 2020)
-    }
-
-    /// Every loss and sampler option trains both models to beat MostPop.
+    /// Every loss and sampler option trains both models to beat MostPop (GraphModelTests' fixture and floor).
     @Test(arguments: [
         ("bpr", ["loss": "bce", "denoise": "tce", "drop_rate": "0.2", "num_gradual": "50"]), ("bpr", ["denoise": "rce", "beta": "0.25"]),
         ("bpr", ["sampling": "pld", "begin_adv": "2", "denoise": "tce", "num_gradual": "50"]),
         ("lightgcn", ["sampling": "pld", "begin_adv": "1", "denoise": "rce", "loss": "bce"]),
     ])
     func denoisedTrainingLearns(model name: String, settings: [String: String]) throws {
-        let split = try smallSplit()
+        let fixture = GraphModelTests()
+        let split = try fixture.smallSplit()
         var h = Hyperparameters(["epochs": "6", "learning_rate": "0.01", "embedding_size": "16"]
             .merging(name == "lightgcn" ? ["n_layers": "2"] : [:]) { $1 }.merging(settings) { $1 })
         let model = try ModelRegistry.make(name, hyperparameters: &h)
         try h.checkAllRead(model: name)
         try model.fit(TrainingData(split: split), context: TrainingContext(seed: 1))
-        var hp = Hyperparameters()
-        let pop = try ModelRegistry.make("mostpop", hyperparameters: &hp)
-        try pop.fit(TrainingData(split: split), context: TrainingContext())
-        let evaluator = RankingEvaluator(cutoffs: [20], metrics: [.ndcg])
-        func ndcg(_ m: any Recommender) -> Double {
-            evaluator.evaluate(m, target: split.testMatrix, exclude: [split.trainMatrix, split.validMatrix]).metrics["ndcg@20"]!
-        }
-        #expect(ndcg(model) > ndcg(pop) * 1.05, "\(name) \(settings): \(ndcg(model)) vs mostpop \(ndcg(pop))")
+        let ours = fixture.testNDCG(model, split), baseline = try fixture.mostPopNDCG(split)
+        #expect(ours > baseline * 1.05, "\(name) \(settings): \(ours) vs mostpop \(baseline)")
     }
 
     @Test func settingsOfAnotherMethodAreUnread() throws {
