@@ -12,8 +12,9 @@ import Glibc
 /// file, then `--set key=value` and dedicated flags — RecBole's rule.
 ///
 /// General keys (read here): `seed`, `split`, `topk`, `metrics`, `fairness`, `unbiased_eval`, `unbiased_eval_power`,
-/// `unbiased_eval_clip`, `threshold`, `dedup`, `user_core`, `item_core`, and `modality.NAME` (item features, as
-/// `--modality NAME=SOURCE`). Every other key is a model hyperparameter; `MODEL.key` scopes one to a single model.
+/// `unbiased_eval_clip`, `threshold`, `dedup`, `user_core`, `item_core`, `train_noise`, and `modality.NAME` (item
+/// features, as `--modality NAME=SOURCE`). Every other key is a model hyperparameter; `MODEL.key` scopes one to a
+/// single model.
 /// A key that no selected model reads is an error.
 struct RunConfiguration {
     var values: [String: String] = [:]
@@ -84,7 +85,7 @@ struct RunConfiguration {
     }
 
     static let generalKeys: Set<String> = ["seed", "split", "topk", "metrics", "fairness", "unbiased_eval", "unbiased_eval_power",
-                                           "unbiased_eval_clip", "threshold", "dedup", "user_core", "item_core"]
+                                           "unbiased_eval_clip", "threshold", "dedup", "user_core", "item_core", "train_noise"]
     static let modalityPrefix = "modality."
 
     /// Keys read by the run itself, not by a model: the general keys and `modality.NAME`.
@@ -116,6 +117,15 @@ struct RunConfiguration {
         case "true", "yes", "1": return true
         case "false", "no", "0": return false
         default: throw ValidationError("setting '\(key)': '\(s)' is not true or false")
+        }
+    }
+
+    /// `train_noise`: the fraction of random false positives added to each user's training items (0: none).
+    var trainNoise: Double {
+        get throws {
+            let v = try double("train_noise", default: 0)
+            guard v >= 0 else { throw ValidationError("setting 'train_noise': \(v) must be non-negative (a fraction of each user's training items)") }
+            return v
         }
     }
 

@@ -19,8 +19,8 @@ struct TrainCommand: ParsableCommand {
         data's own split), full ranking with training items excluded (and validation items when testing),
         topk 10 and 20, seed 2020. Settings: --config FILE.yaml, then --set key=value (highest precedence).
         General keys: seed, split, topk, metrics, fairness, unbiased_eval, unbiased_eval_power, unbiased_eval_clip,
-        threshold, dedup, user_core, item_core; any other key is a model hyperparameter (MODEL.key scopes it to
-        one model).
+        threshold, dedup, user_core, item_core, train_noise; any other key is a model hyperparameter (MODEL.key scopes
+        it to one model).
         """)
 
     @OptionGroup var data: DataOptions
@@ -101,6 +101,7 @@ struct TrainCommand: ParsableCommand {
         let seedValue = UInt64(try run.int("seed", default: 2020))
         let cutoffs = try run.cutoffs
         let metrics = try run.metrics
+        let trainNoise = try run.trainNoise
         let propensity = try run.propensity
         let unbiased = try run.unbiasedEvaluation
 
@@ -109,11 +110,15 @@ struct TrainCommand: ParsableCommand {
         let dataset = try preprocessing.apply(to: loaded)
         let strategy = try run.string("split").map(SplitStrategy.init(parsing:))
             ?? (dataset.predefinedSplit != nil ? .predefined : .userRandomRatio([0.8, 0.1, 0.1]))
-        let (split, splitSeconds) = try timed { try DataSplit.make(dataset, strategy: strategy, seed: seedValue) }
+        let (cleanSplit, splitSeconds) = try timed { try DataSplit.make(dataset, strategy: strategy, seed: seedValue) }
         let verbose = !quiet
         let log: @Sendable (String) -> Void = { message in if verbose { writeStandardError(message + "\n") } }
         log("\(dataset.name): \(dataset.userCount) users, \(dataset.itemCount) items, \(dataset.interactions.count) interactions; " +
-            "split \(strategy): train \(split.train.count), valid \(split.valid.count), test \(split.test.count)")
+            "split \(strategy): train \(cleanSplit.train.count), valid \(cleanSplit.valid.count), test \(cleanSplit.test.count)")
+        // Random false positives in the training part only (the denoising benchmarks' construction).
+        let noisy = trainNoise > 0 ? cleanSplit.withTrainingNoise(fraction: trainNoise, seed: seedValue) : (split: cleanSplit, added: 0)
+        let split = noisy.split
+        if trainNoise > 0 { log("train_noise \(trainNoise): added \(noisy.added) random interactions to the training part") }
 
         let modalities = try data.modalities(for: dataset, settings: run.modalities)
         for m in modalities { log("modality \(m.name): \(m.features.cols)-d from \(m.source)") }
@@ -182,6 +187,7 @@ struct TrainCommand: ParsableCommand {
                 // What makes two runs the same run; the epoch budget may grow (the trainer checks the schedule).
                 let settings = hyper[index].effective.filter { $0.key != "epochs" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
                 let identity = ["model=\(name)", "seed=\(seedValue)", "data=\(fingerprint)", "split=\(strategy.description)"]
+                    + (trainNoise > 0 ? ["train_noise=\(trainNoise)"] : [])
                     + modalities.map { "modality \($0.name)=\($0.features.rows)x\($0.features.cols) from \($0.source)" } + settings
                 context.checkpoint = CheckpointSettings(path: "\(checkpoints)/\(name).ckpt", fingerprint: identity.joined(separator: " "))
             }
@@ -206,6 +212,7 @@ struct TrainCommand: ParsableCommand {
             config["split"] = strategy.description
             config["topk"] = cutoffs.map(String.init).joined(separator: ",")
             config["dedup"] = preprocessing.deduplicate.rawValue
+            if trainNoise > 0 { config["train_noise"] = String(trainNoise) }
             if let t = preprocessing.ratingThreshold { config["threshold"] = String(t) }
             var timings = ["load_s": loadSeconds, "split_s": splitSeconds, "fit_s": fitSeconds,
                            "valid_eval_s": valid.seconds, "test_eval_s": test.seconds]

@@ -133,7 +133,9 @@ import AffinityServing
         for args in [["train", "--data", csv, "--model", "nosuch", "--quiet"],
                      ["train", "--data", csv, "--model", "itemknn", "--set", "kk=3", "--quiet"],
                      ["train", "--data", "/nonexistent.csv", "--model", "mostpop", "--quiet"],
-                     ["train", "--data", csv, "--model", "mostpop", "--split", "sideways", "--quiet"]] {
+                     ["train", "--data", csv, "--model", "mostpop", "--split", "sideways", "--quiet"],
+                     ["train", "--data", csv, "--model", "mostpop", "--set", "train_noise=-0.1", "--quiet"],
+                     ["train", "--data", csv, "--model", "bpr", "--set", "denoise=rce", "--set", "drop_rate=0.1", "--quiet"]] {
             do {
                 try run(args)
                 Issue.record("expected failure for \(args)")
@@ -141,6 +143,24 @@ import AffinityServing
                 #expect(AffinityCommand.exitCode(for: error) != .success, "\(args)")
             }
         }
+    }
+
+    /// `train_noise` adds false positives to the training part alone: recorded in the run record, seeded, and the
+    /// test metrics change (MostPop counts the noise) while the test set does not.
+    @Test func trainNoiseIsRecordedAndSeeded() throws {
+        let dir = Fixtures.temporaryFolder()
+        let csv = fixtureCSV()
+        for (name, noise) in [("clean", "0"), ("a", "0.4"), ("b", "0.4")] {
+            try run(["train", "--data", csv, "--model", "mostpop", "--quiet", "--set", "train_noise=\(noise)", "--output", "\(dir)/\(name).json"])
+        }
+        func record(_ name: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name).json"))) as! [String: Any]
+        }
+        let clean = try record("clean"), a = try record("a"), b = try record("b")
+        #expect((a["config"] as! [String: String])["train_noise"] == "0.4" && (clean["config"] as! [String: String])["train_noise"] == nil)
+        let metrics = { (r: [String: Any]) in (r["metrics"] as! [String: [String: Double]])["test"]! }
+        #expect(metrics(a) == metrics(b))
+        #expect(metrics(a) != metrics(clean))
     }
 
     /// Item features from `--modality`, and the cold-start-items mode: feature-aware models are evaluated on
