@@ -26,15 +26,15 @@ def evaluate(user_f, item_f, train, test, k=20):
     users = np.unique(test.nonzero()[0])
     discount = 1.0 / np.log2(np.arange(2, k + 2))
     recall = ndcg = 0.0
-    for start in range(0, len(users), 2048):
-        batch = users[start:start + 2048]
+    for start in range(0, len(users), 1024):
+        batch = users[start:start + 1024]
         scores = user_f[batch] @ item_f.T
         scores[train[batch].nonzero()] = -np.inf
         top = np.argpartition(-scores, k, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
         top = np.take_along_axis(top, order, 1)
         truth = test[batch]
-        hits = np.asarray(truth[np.arange(len(batch))[:, None], top].todense()) > 0
+        hits = np.take_along_axis(truth.toarray() > 0, top, 1)
         counts = np.diff(truth.indptr)
         recall += (hits.sum(1) / counts).sum()
         ideal = np.array([discount[:min(c, k)].sum() for c in counts])
@@ -59,8 +59,9 @@ def main():
     train.sum_duplicates(); train.data[:] = 1
     test = sp.csr_matrix((np.ones(len(te_u), np.float32), (te_u, te_i)), shape=shape)
     test.sum_duplicates(); test.data[:] = 1
-    model = AlternatingLeastSquares(factors=a.factors, iterations=a.iterations, regularization=a.reg, alpha=a.alpha,
-                                    num_threads=a.threads, random_state=0)
+    with threadpool_limits(1, "blas"):  # implicit checks the BLAS threads when the model is made
+        model = AlternatingLeastSquares(factors=a.factors, iterations=a.iterations, regularization=a.reg, alpha=a.alpha,
+                                        num_threads=a.threads, random_state=0)
     model.cg_steps = a.cg_steps  # an attribute, not a constructor argument, in implicit 0.7
     seconds = []
     with threadpool_limits(1, "blas"):

@@ -94,7 +94,14 @@ import AffinityTestSupport
             let ials = try model(settings.merging(extra) { $1 })
             let step = IALS.HalfStep(matrix: ratings, otherCount: itemCount, model: ials)
             var x = start
-            let rowsLoss = try step.solve(&x, given: y, gramian: BLAS.matmul(y, y, transA: true))
+            let (rowsLoss, gramian) = try step.solve(&x, given: y, gramian: BLAS.matmul(y, y, transA: true))
+            // The solved rows' Gramian XᵀX, for the next half-step.
+            for r in 0..<d {
+                for c in 0..<d {
+                    let entry = (0..<3).reduce(0.0) { $0 + Double(x[$1, r]) * Double(x[$1, c]) }
+                    #expect(abs(Double(gramian[r, c]) - entry) < 1e-5 * max(1, abs(entry)))
+                }
+            }
             for u in 0..<3 {
                 for c in 0..<d {
                     #expect(abs(Double(x[u, c]) - expected[u][c]) < 1e-4 * max(1, abs(expected[u][c])), "\(extra) user \(u)")
@@ -116,11 +123,33 @@ import AffinityTestSupport
         }
     }
 
+    /// The Gramian XᵀX the half-steps pass on, on enough rows that the kernel's pieces hold several four-row blocks
+    /// and a remainder.
+    @Test(arguments: [16, 64]) func gramianEqualsTheSumOfOuterProducts(d: Int) throws {
+        let rows = 1201
+        var rng = SeededGenerator(seed: 8)
+        let x = Matrix(rows: rows, cols: d, values: (0..<(rows * d)).map { _ in rng.nextGaussian() })
+        let pattern = SparseMatrix(rows: rows, cols: 2, rowIndices: (0..<Int32(rows)).map { $0 }, colIndices: (0..<rows).map { Int32($0 % 2) })
+        let step = IALS.HalfStep(matrix: pattern, otherCount: 2, model: try model(["embedding_size": "\(d)"]))
+        #expect(step.pieces.count - 1 < rows / 4)
+        let gramian = step.gramian(x)
+        var expected = [Double](repeating: 0, count: d * d)
+        for row in 0..<rows {
+            let v = x.row(row).map(Double.init)
+            for r in 0..<d { for c in 0..<d { expected[r * d + c] += v[r] * v[c] } }
+        }
+        for r in 0..<d {
+            for c in 0..<d {
+                #expect(abs(Double(gramian[r, c]) - expected[r * d + c]) < 1e-4 * max(10, abs(expected[r * d + c])), "\(r), \(c)")
+            }
+        }
+    }
+
     /// Each half-step minimises the objective over one side (exactly, or by CG steps that each lower it), so the
     /// objective never rises; the value reported equals the objective computed pair by pair.
     @Test(arguments: ["cg", "cholesky"]) func objectiveDecreasesEveryHalfStep(solver: String) throws {
         let data = TrainingData(split: try DataSplit.make(ClusteredWorld.dataset(), strategy: .userRandomRatio([0.8, 0.1, 0.1]), seed: 2020))
-        let settings = ["embedding_size": "8", "epochs": "6", "solver": solver, "alpha": "2", "unobserved_weight": "0.5",
+        let settings = ["embedding_size": "16", "epochs": "6", "solver": solver, "alpha": "2", "unobserved_weight": "0.5",
                         "reg_weight": "0.01", "reg_exponent": "1", "init_std": "1"]
         let ials = try model(settings)
         try ials.fit(data, context: TrainingContext(seed: 4))

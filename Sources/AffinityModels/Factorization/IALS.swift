@@ -113,8 +113,8 @@ public final class IALS: EmbeddingModel {
         let items = HalfStep(matrix: strengths.transposed(), otherCount: data.userCount, model: self)
 
         let a0 = unobservedWeight
-        var itemGramian = gramian(itemEmbeddings)
-        var userGramian = gramian(userEmbeddings)
+        var itemGramian = items.gramian(itemEmbeddings)
+        var userGramian: Matrix
         var best: (score: Double, iteration: Int, users: Matrix, items: Matrix)?
         var sinceBest = 0
         for iteration in 0..<iterations {
@@ -122,11 +122,10 @@ public final class IALS: EmbeddingModel {
             let start = ContinuousClock.now
             // Users given items, then items given users; the objective after each (the all-pairs term through
             // the two Gramians: Σ_u x_uᵀ (YᵀY) x_u = ⟨XᵀX, YᵀY⟩).
-            let userPart = try users.solve(&userEmbeddings, given: itemEmbeddings, gramian: itemGramian)
-            userGramian = gramian(userEmbeddings)
+            let userPart: Double, itemPart: Double
+            (userPart, userGramian) = try users.solve(&userEmbeddings, given: itemEmbeddings, gramian: itemGramian)
             halfStepObjectives.append(a0 * frobeniusProduct(userGramian, itemGramian) + userPart + items.penalty(itemEmbeddings))
-            let itemPart = try items.solve(&itemEmbeddings, given: userEmbeddings, gramian: userGramian)
-            itemGramian = gramian(itemEmbeddings)
+            (itemPart, itemGramian) = try items.solve(&itemEmbeddings, given: userEmbeddings, gramian: userGramian)
             let objective = a0 * frobeniusProduct(userGramian, itemGramian) + itemPart + users.penalty(userEmbeddings)
             halfStepObjectives.append(objective)
             guard objective.isFinite else { throw IALSError.diverged(iteration: iteration) }
@@ -169,11 +168,6 @@ public final class IALS: EmbeddingModel {
         zip(a.storage, b.storage).reduce(0) { $0 + Double($1.0) * Double($1.1) }
     }
 
-    /// XᵀX. BLAS sums the long dimension in fixed pieces, so the result does not depend on the thread count.
-    private func gramian(_ x: Matrix) -> Matrix {
-        BLAS.matmul(x, x, transA: true)
-    }
-
     /// What one side's half-step needs besides the factors: its rows' nonzeros with their confidences, each row's
     /// λ_r, and the rows cut into pieces of about equal work.
     struct HalfStep {
@@ -181,12 +175,14 @@ public final class IALS: EmbeddingModel {
         let columns: [Int32]
         let confidence: [Float]
         let rowRegularization: [Float]
+        let dimension: Int
         let unobservedWeight: Float
         let cgSteps: Int
         let exact: Bool
         /// Boundaries of the row pieces handed to the workers (the same for any thread count).
         let pieces: [Int]
         let chunks: Int?
+        let longestRow: Int
 
         init(matrix: SparseMatrix, otherCount: Int, model: IALS) {
             rowStart = matrix.rowStart
@@ -196,12 +192,15 @@ public final class IALS: EmbeddingModel {
             rowRegularization = (0..<matrix.rows).map { r in
                 Float(lambda * (nu == 0 ? 1 : pow(Double(matrix.count(ofRow: r)) + a0 * Double(otherCount), nu)))
             }
+            dimension = model.dimension
             unobservedWeight = Float(a0)
             cgSteps = model.cgSteps
             exact = model.solver == .cholesky
             chunks = model.parallelChunks
-            // A row costs about d² (the Gramian product) plus d per nonzero; cut at equal shares of the total.
-            let d = model.dimension, pieceCount = 256
+            longestRow = (0..<matrix.rows).map { matrix.count(ofRow: $0) }.max() ?? 0
+            // A row costs about d² (the Gramian product) plus d per nonzero; cut at equal shares of the total. Each
+            // piece also keeps a d × d partial Gramian, so wide embeddings get fewer pieces (at most ~8 MB of them).
+            let d = model.dimension, pieceCount = min(256, max(16, (1 << 21) / (d * d)))
             let total = matrix.nonZeros + matrix.rows * d
             var boundaries = [0], done = 0
             for r in 0..<matrix.rows {
@@ -223,26 +222,45 @@ public final class IALS: EmbeddingModel {
             return zip(norms, rowRegularization).reduce(0) { $0 + Double($1.0) * Double($1.1) }
         }
 
-        /// Solves every row of `x` given the other side's factors `y` and their Gramian YᵀY; returns the
-        /// solved rows' share of the objective (observed pairs and their own penalty), summed in row order.
-        func solve(_ x: inout Matrix, given y: Matrix, gramian: Matrix) throws -> Double {
-            let d = x.cols
+        /// XᵀX of this side's factors (the initial ones; `solve` returns it for the rows it solves).
+        func gramian(_ x: Matrix) -> Matrix {
+            x.storage.withUnsafeBufferPointer { xs in
+                let rows = UnsafeSendable(UnsafeMutablePointer(mutating: xs.baseAddress!))
+                return forEachPiece({ _, _, _ in }, gramianOf: { rows.value })
+            }
+        }
+
+        /// Solves every row of `x` given the other side's factors `y` and their Gramian YᵀY. Returns the solved
+        /// rows' share of the objective (observed pairs and their own penalty, summed in row order) and their
+        /// Gramian XᵀX, which the next half-step needs: it is accumulated piece by piece right after the piece is
+        /// solved, while its rows are still in cache.
+        func solve(_ x: inout Matrix, given y: Matrix, gramian: Matrix) throws -> (loss: Double, gramian: Matrix) {
+            let d = dimension
             let scaledGramian = gramian.storage.map { $0 * unobservedWeight }
             var rowLoss = [Double](repeating: 0, count: x.rows)
-            let failedRow = rowStart.withUnsafeBufferPointer { starts in
+            let failures = UnsafeMutableBufferPointer<Int64>.allocate(capacity: pieces.count - 1)
+            defer { failures.deallocate() }
+            let newGramian = rowStart.withUnsafeBufferPointer { starts in
                 columns.withUnsafeBufferPointer { cols in
                     confidence.withUnsafeBufferPointer { conf in
                         rowRegularization.withUnsafeBufferPointer { reg in
                             y.storage.withUnsafeBufferPointer { other in
                                 scaledGramian.withUnsafeBufferPointer { g in
                                     x.storage.withUnsafeMutableBufferPointer { xs in
-                                        var problem = affinity_ials_problem(
-                                            row_start: UnsafeRawPointer(starts.baseAddress!).assumingMemoryBound(to: Int64.self),
-                                            col: cols.baseAddress, confidence: conf.baseAddress, other: other.baseAddress,
-                                            gramian: g.baseAddress, regularization: reg.baseAddress, unobserved: unobservedWeight,
-                                            d: Int32(d), cg_steps: Int32(cgSteps), exact: exact ? 1 : 0)
-                                        return rowLoss.withUnsafeMutableBufferPointer { loss in
-                                            solveRows(&problem, xs.baseAddress!, loss.baseAddress!)
+                                        rowLoss.withUnsafeMutableBufferPointer { loss in
+                                            let problem = affinity_ials_problem(
+                                                row_start: UnsafeRawPointer(starts.baseAddress!).assumingMemoryBound(to: Int64.self),
+                                                col: cols.baseAddress, confidence: conf.baseAddress, other: other.baseAddress,
+                                                gramian: g.baseAddress, regularization: reg.baseAddress, unobserved: unobservedWeight,
+                                                d: Int32(d), cg_steps: Int32(cgSteps), exact: exact ? 1 : 0,
+                                                longest_row: Int64(longestRow))
+                                            let shared = UnsafeSendable((problem, xs.baseAddress!, loss.baseAddress!, failures))
+                                            return forEachPiece { piece, rows, workspace in
+                                                var problem = shared.value.0
+                                                let (_, x, loss, failures) = shared.value
+                                                failures[piece] = affinity_ials_solve_rows(&problem, x, Int64(rows.lowerBound),
+                                                                                           Int64(rows.upperBound), loss, workspace)
+                                            } gramianOf: { shared.value.1 }
                                         }
                                     }
                                 }
@@ -251,30 +269,44 @@ public final class IALS: EmbeddingModel {
                     }
                 }
             }
-            if let failedRow { throw IALSError.notPositiveDefinite(row: failedRow) }
-            return rowLoss.reduce(0, +)
+            if let failed = failures.first(where: { $0 != 0 }) { throw IALSError.notPositiveDefinite(row: Int(failed) - 1) }
+            return (rowLoss.reduce(0, +), newGramian)
         }
 
-        /// The pieces on the workers, each chunk of pieces with its own workspace; the first failed row, if any.
-        private func solveRows(_ problem: inout affinity_ials_problem, _ x: UnsafeMutablePointer<Float>,
-                               _ rowLoss: UnsafeMutablePointer<Double>) -> Int? {
-            let pieceCount = pieces.count - 1
+        /// Runs `body` on every piece (its index, rows and a workspace for the kernel), the pieces spread over the
+        /// workers in chunks, then adds the piece's rows of `gramianOf()` into its partial Gramian. The partials are
+        /// summed in piece order, so the result does not depend on how the pieces were scheduled.
+        private func forEachPiece(_ body: (Int, Range<Int>, UnsafeMutablePointer<Float>) -> Void,
+                                  gramianOf rows: () -> UnsafeMutablePointer<Float>) -> Matrix {
+            let d = dimension, pieceCount = pieces.count - 1
+            let workspaceSize = 3 * d * d + 4 * d + 8 + 2 * longestRow
+            var partials = [Float](repeating: 0, count: pieceCount * d * d)
             let minimumChunk = chunks.map { (pieceCount + $0 - 1) / $0 } ?? 1
-            let workspaceSize = 3 * Int(problem.d) * Int(problem.d) + 4 * Int(problem.d) + 8
-            let failures = UnsafeMutableBufferPointer<Int64>.allocate(capacity: pieceCount)
-            defer { failures.deallocate() }
-            let shared = UnsafeSendable((problem, x, rowLoss, failures))
-            Parallel.forEachChunk(0..<pieceCount, minimumChunk: minimumChunk) { chunk in
-                var problem = shared.value.0
-                let (_, x, loss, failures) = shared.value
-                let workspace = UnsafeMutablePointer<Float>.allocate(capacity: workspaceSize)
-                defer { workspace.deallocate() }
-                for piece in chunk {
-                    failures[piece] = affinity_ials_solve_rows(&problem, x, Int64(pieces[piece]), Int64(pieces[piece + 1]),
-                                                               loss, workspace)
+            partials.withUnsafeMutableBufferPointer { buffer in
+                let shared = UnsafeSendable((buffer.baseAddress!, rows()))
+                withoutActuallyEscaping(body) { body in
+                    let task = UnsafeSendable(body)
+                    Parallel.forEachChunk(0..<pieceCount, minimumChunk: minimumChunk) { chunk in
+                        let (partials, x) = shared.value
+                        let workspace = UnsafeMutablePointer<Float>.allocate(capacity: workspaceSize)
+                        defer { workspace.deallocate() }
+                        for piece in chunk {
+                            let range = pieces[piece]..<pieces[piece + 1]
+                            task.value(piece, range, workspace)
+                            affinity_gramian_upper_rows(x, Int32(d), Int64(range.lowerBound), Int64(range.upperBound),
+                                                        partials + piece * d * d)
+                        }
+                    }
                 }
             }
-            return failures.first { $0 != 0 }.map { Int($0) - 1 }
+            var total = Matrix(rows: d, cols: d)
+            total.storage.withUnsafeMutableBufferPointer { sum in
+                partials.withUnsafeBufferPointer { parts in
+                    for piece in 0..<pieceCount { affinity_axpy(Int32(d * d), 1, parts.baseAddress! + piece * d * d, sum.baseAddress!) }
+                }
+            }
+            for i in 0..<d { for j in 0..<i { total[i, j] = total[j, i] } }  // the kernel fills the upper triangle
+            return total
         }
     }
 }
