@@ -152,6 +152,15 @@ struct HTMLReport {
             table += "<td>\(cell(e.itemCoverage, digits: 4))</td></tr>\n"
         }
         table += "</tbody></table></div>\n"
+        // The bars of the least popular deciles are often too small to see: the exact shares.
+        table += "<div class=\"table-wrap\"><table>\n<thead><tr><th>share of \(topK) slots (%) by decile</th>"
+        table += (1...bins).map { "<th>\($0)</th>" }.joined() + "</tr></thead>\n<tbody>\n"
+        for i in measured {
+            let shares = runs[i].exposure!.popularityDeciles
+            table += "<tr><th>\(swatch(i))\(escapeHTML(labels[i]))</th>"
+            table += (0..<bins).map { "<td>\(cell($0 < shares.count ? shares[$0] * 100 : nil, digits: 2))</td>" }.joined() + "</tr>\n"
+        }
+        table += "</tbody></table></div>\n"
         let body = missing("Exposure") { $0.exposure != nil } + grid([deciles.svg(), popularity.svg()]) + table
         return section(id: "exposure", heading: "Exposure by item popularity", body)
     }
@@ -163,13 +172,13 @@ struct HTMLReport {
         if !measured.isEmpty {
             let topK = listName(measured)
             charts.append(BarChart(
-                id: "item-coverage", title: "Item coverage (share of the catalogue recommended)", xTitle: "", yTitle: "item coverage",
+                id: "item-coverage", title: "Item coverage (share of catalogue recommended)", xTitle: "", yTitle: "item coverage",
                 categories: ["\(topK) lists"],
                 series: measured.map { BarChart.Series(label: labels[$0], style: $0, values: [runs[$0].exposure!.itemCoverage]) },
                 width: Self.narrow).svg())
         }
         let testKeys = runs.flatMap { Array(($0.metrics["test"] ?? [:]).keys) }
-        for (metric, title) in [("itemcoverage", "itemcoverage@K (test)"), ("giniindex", "giniindex@K (test; 0 = even exposure, 1 = concentrated)")] {
+        for (metric, title) in [("itemcoverage", "itemcoverage@K (test)"), ("giniindex", "giniindex@K (test; lower = more even)")] {
             let keys = MetricKeyOrder.sorted(testKeys.filter { MetricKeyOrder.parts($0).metric == metric })
             let chart = BarChart(id: "coverage-\(metric)", title: title, xTitle: "K", yTitle: metric,
                                  categories: keys.map { MetricKeyOrder.parts($0).k.map(String.init) ?? $0 },
@@ -257,7 +266,8 @@ struct HTMLReport {
     table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
     th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
     th:first-child{text-align:left;font-weight:600}
-    thead th{border-bottom:2px solid #ccc;vertical-align:bottom;white-space:normal;min-width:90px}
+    thead th{border-bottom:2px solid #ccc;vertical-align:bottom;white-space:normal}
+    .metrics thead th{min-width:90px}
     .charts{display:flex;flex-wrap:wrap;gap:16px 20px;margin:8px 0}
     svg.chart{max-width:100%;height:auto;display:block;background:#fff}
     .chart text{font-size:12px;fill:#333}

@@ -12,8 +12,7 @@ struct ReportCommand: ParsableCommand {
         discussion: "Run records are written by `affinity train --output`; a file holds one record or an array of them. "
             + "The page is a single file with inline CSS and SVG: no JavaScript, no network.")
 
-    @Argument(help: ArgumentHelp("Run records (from `affinity train --output`).", valueName: "RUN.json"))
-    var runs: [String]
+    @OptionGroup var files: RunFileArguments
 
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("The HTML file to write.", valueName: "report.html"))
     var output: String
@@ -21,16 +20,12 @@ struct ReportCommand: ParsableCommand {
     @Option(name: .long, help: "Title of the page.")
     var title = "Affinity report"
 
-    func validate() throws {
-        if runs.isEmpty { throw ValidationError("give at least one run record (RUN.json)") }
-    }
-
     func run() throws {
         try reportingErrors { try execute() }
     }
 
     func execute() throws {
-        let records = try RunFiles.read(runs)
+        let records = try RunFiles.read(files.runs)
         let html = HTMLReport.render(records, title: title)
         do {
             try Data(html.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
@@ -50,8 +45,7 @@ struct CompareCommand: ParsableCommand {
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, markdown, csv }
     enum Split: String, ExpressibleByArgument, CaseIterable { case test, valid }
 
-    @Argument(help: ArgumentHelp("Run records (from `affinity train --output`).", valueName: "RUN.json"))
-    var runs: [String]
+    @OptionGroup var files: RunFileArguments
 
     @Option(name: .long, help: "table (aligned text), markdown (a GitHub table) or csv (full precision).")
     var format: Format = .table
@@ -59,16 +53,12 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "Which split's metrics to show.")
     var split: Split = .test
 
-    func validate() throws {
-        if runs.isEmpty { throw ValidationError("give at least one run record (RUN.json)") }
-    }
-
     func run() throws {
         try reportingErrors { try execute() }
     }
 
     func execute() throws {
-        let records = try RunFiles.read(runs)
+        let records = try RunFiles.read(files.runs)
         if !records.contains(where: { !($0.metrics[split.rawValue] ?? [:]).isEmpty }) {
             writeStandardError("warning: no run has \(split.rawValue) metrics\n")
         }
@@ -77,6 +67,16 @@ struct CompareCommand: ParsableCommand {
 }
 
 /// Reads the run-record files given to `report` and `compare`; every error names its file.
+/// The run-record files both commands take.
+struct RunFileArguments: ParsableArguments {
+    @Argument(help: ArgumentHelp("Run records (from `affinity train --output`).", valueName: "RUN.json"))
+    var runs: [String]
+
+    func validate() throws {
+        if runs.isEmpty { throw ValidationError("give at least one run record (RUN.json)") }
+    }
+}
+
 enum RunFiles {
     static func read(_ paths: [String]) throws -> [RunRecord] {
         try paths.flatMap { path in

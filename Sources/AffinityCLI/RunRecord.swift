@@ -64,12 +64,20 @@ struct RunRecord: Codable {
         return v
     }
 
+    /// A metric that could not be computed is NaN; JSON has no NaN, so it is written as the string "nan".
+    private static let nonFinite = (
+        encoding: JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan"),
+        decoding: JSONDecoder.NonConformingFloatDecodingStrategy.convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan"))
+
     /// Reads a run record file: one record or an array of them (what `write` produces).
     static func read(from path: String) throws -> [RunRecord] {
         guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, .fileNotFound) }
         let decoder = JSONDecoder()
-        if let one = try? decoder.decode(RunRecord.self, from: data) { return [one] }
-        do { return try decoder.decode([RunRecord].self, from: data) } catch {
+        decoder.nonConformingFloatDecodingStrategy = nonFinite.decoding
+        let isArray = data.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) } == UInt8(ascii: "[")
+        do {
+            return isArray ? try decoder.decode([RunRecord].self, from: data) : [try decoder.decode(RunRecord.self, from: data)]
+        } catch {
             throw DataError(file: path, .unreadable("not an affinity run record (\(error))"))
         }
     }
@@ -78,6 +86,7 @@ struct RunRecord: Codable {
     static func write(_ records: [RunRecord], to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = nonFinite.encoding
         let data = records.count == 1 ? try encoder.encode(records[0]) : try encoder.encode(records)
         try data.write(to: URL(fileURLWithPath: path), options: .atomic)
     }

@@ -121,10 +121,13 @@ enum ChartParts {
 
     static func open(id: String, title: String, frame: ChartFrame, x: LinearScale?, y: LinearScale) -> String {
         let xDomain = x.map { "\(exact($0.domain.lowerBound)) \(exact($0.domain.upperBound))" } ?? ""
+        // A title wider than the chart is shortened; the full one stays the chart's accessible name.
+        let room = Int((frame.width - frame.plotLeft - 8) / (13 * 0.62))
+        let shownTitle = title.count > room ? String(title.prefix(room - 1)) + "…" : title
         return """
         <svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="\(escapeHTML(id))" viewBox="0 0 \(px(frame.width)) \(px(frame.height))" \
         width="\(px(frame.width))" height="\(px(frame.height))" role="img" aria-label="\(escapeHTML(title))">
-        <text class="chart-title" x="\(px(frame.plotLeft))" y="20">\(escapeHTML(title))</text>
+        <text class="chart-title" x="\(px(frame.plotLeft))" y="20">\(escapeHTML(shownTitle))</text>
         <g class="plot" data-x-domain="\(xDomain)" data-y-domain="\(exact(y.domain.lowerBound)) \(exact(y.domain.upperBound))" \
         data-plot="\(px(frame.plotLeft)) \(px(frame.plotTop)) \(px(frame.plotRight)) \(px(frame.plotBottom))">
 
@@ -293,10 +296,12 @@ struct BarChart {
             out += "<text class=\"category\" x=\"\(cx)\" y=\"\(ty)\"\(slant)>\(escapeHTML(name))</text>\n"
         }
         out += ChartParts.xAxisLine(frame: frame, title: xTitle)
-        let barWidth = band * 0.8 / Double(max(shown.count, 1))
+        // Bars share 80% of their group, but a lone group of a few runs should not become slabs.
+        let barWidth = min(band * 0.8 / Double(max(shown.count, 1)), 56)
+        let groupOffset = (band - barWidth * Double(shown.count)) / 2
         for (position, s) in shown.enumerated() {
             for (c, v) in s.values.enumerated() where c < categories.count && v.isFinite {
-                let x = frame.plotLeft + band * (Double(c) + 0.1) + barWidth * Double(position)
+                let x = frame.plotLeft + band * Double(c) + groupOffset + barWidth * Double(position)
                 let top = min(y(v), y(0)), height = abs(y(v) - y(0))
                 out += "<rect class=\"bar\" data-series=\"\(escapeHTML(s.label))\" data-category=\"\(escapeHTML(categories[c]))\" "
                 out += "data-value=\"\(exact(v))\" x=\"\(px(x))\" y=\"\(px(top))\" width=\"\(px(barWidth))\" height=\"\(px(height))\" "

@@ -1,6 +1,6 @@
 /// Every model Affinity can train, by command-line name. Adding a model adds one line here.
 public enum ModelRegistry {
-    public static let models: [any Recommender.Type] = [
+    nonisolated(unsafe) public static let models: [any Recommender.Type] = [  // immutable after initialisation
         MostPop.self,
         RandomRanking.self,
         ItemKNN.self,

@@ -235,6 +235,13 @@ import AffinityServing
         #expect(exposure.itemCoverage > 0 && exposure.itemCoverage <= 1 && exposure.averagePopularity > 0)
     }
 
+    /// Benchmarks live in the separate `affinity-bench` executable: the user CLI has no bench command.
+    @Test func userCommandsOnly() {
+        let names = AffinityCommand.configuration.subcommands.map { $0.configuration.commandName ?? "" }
+        #expect(!names.contains("bench") && names.contains("report") && names.contains("compare"))
+        #expect(!AffinityCommand.helpMessage().contains("bench"))
+    }
+
     @Test func exportedSplitIsReadableAsRecBoleFiles() throws {
         let dir = Fixtures.temporaryFolder()
         try run(["datasets", "--data", fixtureCSV(), "--export-split", dir])

@@ -157,42 +157,9 @@ let gradientCases: [String: GradientCase] = [
 ]
 
 @Suite struct GradientTests {
-    /// Central differences on Σ out ⊙ R (R fixed random), accumulated in Double, against the tape's gradient:
-    /// ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) < 1e-2 for every input.
     @Test(arguments: gradientCases.keys.sorted())
     func finiteDifferences(_ name: String) {
-        let spec = gradientCases[name]!
-        var rng = SeededGenerator(seed: 17)
-        let values: [Matrix] = spec.shapes.map { r, c in
-            Matrix(rows: r, cols: c, values: (0..<(r * c)).map { _ in spec.fill(2 * rng.nextFloat() - 1) })
-        }
-        func forward(_ inputs: [Matrix]) -> (Tensor, [Tensor]) {
-            let params = inputs.enumerated().map { i, m in Tensor(parameter: m, sparseGradients: i == 0 && spec.sparseFirstInput) }
-            return (spec.build(params), params)
-        }
-        let (probe, _) = forward(values)
-        let weights = Matrix(rows: probe.rows, cols: probe.cols, values: (0..<(probe.rows * probe.cols)).map { _ in 2 * rng.nextFloat() - 1 })
-        func objective(_ inputs: [Matrix]) -> Double {
-            let out = forward(inputs).0.value
-            return zip(out.storage, weights.storage).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        }
-        let (out, params) = forward(values)
-        Tensor.sum(out * Tensor(weights)).backward()
-        let h: Float = 1e-2
-        for (k, p) in params.enumerated() {
-            let analytic = p.sparseGradients ? p.sparseGrad!.dense(rows: p.rows) : (p.grad ?? Matrix(rows: p.rows, cols: p.cols))
-            var numeric = [Double](repeating: 0, count: values[k].storage.count)
-            for e in 0..<numeric.count {
-                var plus = values, minus = values
-                plus[k].storage[e] += h
-                minus[k].storage[e] -= h
-                numeric[e] = (objective(plus) - objective(minus)) / Double(2 * h)
-            }
-            let diff = zip(analytic.storage, numeric).reduce(0.0) { $0 + pow(Double($1.0) - $1.1, 2) }.squareRoot()
-            let scale = max(analytic.storage.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot(),
-                            numeric.reduce(0.0) { $0 + $1 * $1 }.squareRoot(), 1e-6)
-            #expect(diff / scale < 1e-2, "\(name): input \(k) relative error \(diff / scale)")
-        }
+        checkFiniteDifferences(name, gradientCases[name]!)
     }
 
     /// The fused NGCF layer, chunked (where the CPU runs it) and table-wide, equals the chain of ops it replaces
@@ -301,4 +268,40 @@ import Foundation
 func maxDifference(_ a: Matrix, _ b: Matrix) -> Float {
     precondition(a.rows == b.rows && a.cols == b.cols)
     return zip(a.storage, b.storage).reduce(0) { max($0, abs($1.0 - $1.1)) }
+}
+
+/// Central differences on Σ out ⊙ R (R fixed random), accumulated in Double, against the tape's gradient:
+/// ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) < 1e-2 for every input.
+func checkFiniteDifferences(_ name: String, _ spec: GradientCase) {
+    var rng = SeededGenerator(seed: 17)
+    let values: [Matrix] = spec.shapes.map { r, c in
+        Matrix(rows: r, cols: c, values: (0..<(r * c)).map { _ in spec.fill(2 * rng.nextFloat() - 1) })
+    }
+    func forward(_ inputs: [Matrix]) -> (Tensor, [Tensor]) {
+        let params = inputs.enumerated().map { i, m in Tensor(parameter: m, sparseGradients: i == 0 && spec.sparseFirstInput) }
+        return (spec.build(params), params)
+    }
+    let (probe, _) = forward(values)
+    let weights = Matrix(rows: probe.rows, cols: probe.cols, values: (0..<(probe.rows * probe.cols)).map { _ in 2 * rng.nextFloat() - 1 })
+    func objective(_ inputs: [Matrix]) -> Double {
+        let out = forward(inputs).0.value
+        return zip(out.storage, weights.storage).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+    }
+    let (out, params) = forward(values)
+    Tensor.sum(out * Tensor(weights)).backward()
+    let h: Float = 1e-2
+    for (k, p) in params.enumerated() {
+        let analytic = p.sparseGradients ? p.sparseGrad!.dense(rows: p.rows) : (p.grad ?? Matrix(rows: p.rows, cols: p.cols))
+        var numeric = [Double](repeating: 0, count: values[k].storage.count)
+        for e in 0..<numeric.count {
+            var plus = values, minus = values
+            plus[k].storage[e] += h
+            minus[k].storage[e] -= h
+            numeric[e] = (objective(plus) - objective(minus)) / Double(2 * h)
+        }
+        let diff = zip(analytic.storage, numeric).reduce(0.0) { $0 + pow(Double($1.0) - $1.1, 2) }.squareRoot()
+        let scale = max(analytic.storage.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot(),
+                        numeric.reduce(0.0) { $0 + $1 * $1 }.squareRoot(), 1e-6)
+        #expect(diff / scale < 1e-2, "\(name): input \(k) relative error \(diff / scale)")
+    }
 }

@@ -7,6 +7,20 @@ import AffinityEval
 import AffinityTestSupport
 
 @Suite struct GraphModelTests {
+    /// RecBole's lr 1e-3 with patience 10 leaves LightGCN, and some seeds of SGL, on an early plateau on ml-100k
+    /// (docs/benchmarks.md, "Graph models"): their defaults are lr 1e-2 and patience 30; the rest stay RecBole's.
+    @Test func defaultsAvoidTheEarlyStoppingPlateau() throws {
+        var h = Hyperparameters()
+        let lightGCN = try LightGCN(&h)
+        #expect(lightGCN.training.learningRate == 0.01 && lightGCN.training.stoppingStep == 10)
+        var g = Hyperparameters()
+        let sgl = try SGL(&g)
+        #expect(sgl.training.learningRate == 0.001 && sgl.training.stoppingStep == 30)
+        var r = Hyperparameters(["learning_rate": "0.001", "stopping_step": "10"])
+        let recBoleLike = try LightGCN(&r)
+        #expect(recBoleLike.training.learningRate == 0.001 && recBoleLike.training.stoppingStep == 10)
+    }
+
     func smallSplit() throws -> DataSplit {
         let d = try Preprocessing(userCore: 10, itemCore: 20).apply(to: try Fixtures.movieLensSmall())
         return try DataSplit.make(d, strategy: .userRandomRatio([0.8, 0.1, 0.1]), seed: 2020)

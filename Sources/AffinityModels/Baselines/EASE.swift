@@ -94,7 +94,7 @@ public final class EASE: Recommender {
             defer { fclose(f) }
             var line = [CChar](repeating: 0, count: 256)
             while fgets(&line, 256, f) != nil {
-                let s = String(cString: line)
+                let s = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 if s.hasPrefix("MemAvailable:") {
                     let kb = s.split(separator: " ").compactMap { Int($0) }.first ?? 0
                     return kb * 1024

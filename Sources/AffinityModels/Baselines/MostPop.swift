@@ -19,7 +19,7 @@ public final class MostPop: Recommender, ColdStartCapable {
         let n = itemCount
         popularity.withUnsafeBufferPointer { pop in
             for r in 0..<users.count {
-                UnsafeMutableBufferPointer(rebasing: out[(r * n)..<((r + 1) * n)]).update(fromContentsOf: pop)
+                _ = UnsafeMutableBufferPointer(rebasing: out[(r * n)..<((r + 1) * n)]).update(fromContentsOf: pop)
             }
         }
     }

@@ -44,12 +44,13 @@ public struct TrainerSettings: Sendable {
     /// as many samples, each a uniformly drawn user and one of their items.
     public var sampling: String
 
-    public init(_ h: inout Hyperparameters, epochs: Int = 300, learningRate: Double = 1e-3, batchSize: Int = 2048) throws {
+    public init(_ h: inout Hyperparameters, epochs: Int = 300, learningRate: Double = 1e-3, batchSize: Int = 2048,
+                stoppingStep: Int = 10) throws {
         self.epochs = try h.int("epochs", default: epochs)
         self.learningRate = Float(try h.float("learning_rate", default: learningRate))
         self.batchSize = try h.int("train_batch_size", default: batchSize)
         self.evalStep = try h.int("eval_step", default: 1)
-        self.stoppingStep = try h.int("stopping_step", default: 10)
+        self.stoppingStep = try h.int("stopping_step", default: stoppingStep)
         self.validMetric = try h.string("valid_metric", default: "mrr@10").lowercased()
         self.weightDecay = Float(try h.float("weight_decay", default: 0))
         self.optimizer = try h.string("optimizer", default: "adam", allowed: ["adam", "sgd"])
