@@ -13,17 +13,19 @@ import AffinityKernels
 ///     L = Σ_{(u,i) observed} c_ui (1 − ⟨x_u, y_i⟩)²  +  α0 Σ_{(u,i) unobserved} ⟨x_u, y_i⟩²
 ///         + Σ_u λ_u ‖x_u‖² + Σ_i λ_i ‖y_i‖²,     λ_u = λ·(|I_u| + α0·|I|)^ν,  λ_i = λ·(|U_i| + α0·|U|)^ν
 ///
-/// (Rendle et al.'s frequency-scaled regularisation, eq. 6; ν = 0 gives Hu et al.'s plain λ, α0 = 1 their
+/// (Rendle et al.'s frequency-scaled regularisation; ν = 0 gives Hu et al.'s plain λ, α0 = 1 their
 /// unit weight of unobserved pairs.) With the items fixed, each user's embedding solves (Hu et al., eq. 4)
 ///
 ///     (α0·YᵀY + Σ_{i ∈ I_u} (c_ui − α0) y_i y_iᵀ + λ_u I) x_u = Σ_{i ∈ I_u} c_ui y_i,
 ///
-/// where the Gramian YᵀY is computed once per half-step (BLAS), so a user costs O(d² + |I_u|·d) per
+/// where the Gramian YᵀY is known before the half-step (the previous one accumulates it while its rows are still
+/// in cache, piece by piece, summed in a fixed order), so a user costs O(d² + |I_u|·d) per
 /// conjugate-gradient step (`solver=cg`, `cg_steps` steps warm-started from the current x_u, as the `implicit`
 /// library and Takács et al. 2011) or O(|I_u|·d² + d³) exactly (`solver=cholesky`); items likewise. Rows are
 /// solved in parallel by a C kernel (`affinity_ials_solve_rows`), each independently, so results do not depend on
 /// the thread count. Rendle et al.'s objective (1 on observed pairs plus α0 on all pairs) is this one with
-/// c_ui = 1 + α0 (alpha = unobserved_weight), up to a rescaling of λ by 1 + α0.
+/// c_ui = 1 + α0 (alpha = unobserved_weight) up to scale: the targets become 1 + α0, which scales the factors by
+/// √(1 + α0) and λ by 1 / (1 + α0) and leaves the ranking as it is.
 ///
 /// Each iteration (a user and an item half-step) is an epoch: with a validation split it is validated every
 /// `eval_step` iterations, training stops after more than `stopping_step` iterations without improvement, and the
