@@ -19,7 +19,7 @@ if ! "$VENV/bin/python" -c 'import implicit, threadpoolctl' 2>/dev/null; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q "numpy<2" "scipy<1.12" threadpoolctl implicit==0.7.3
 fi
-swift build -c release --product affinity >/dev/null
+swift build -c release --product affinity >/dev/null 2>&1 || swift build -c release --product affinity
 BIN=.build/release/affinity
 affinity_alpha=$(python3 -c "print(float('$implicit_alpha') - 1)")
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)  OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"

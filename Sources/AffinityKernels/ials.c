@@ -16,7 +16,7 @@
 // Nonzeros of the next row whose Y rows are prefetched while a row is solved.
 #define AFFINITY_IALS_PREFETCH_NEXT_ROW 64
 
-// The fixed widths (d = 16, 32, 64, 128) work on the row's vectors as d/16 vectors of 16 floats (GCC/Clang
+// The fixed widths (d = 16, 32, 64, 128, 256) work on the row's vectors as d/16 vectors of 16 floats (GCC/Clang
 // vector extensions): each clone maps them onto its registers (one zmm, two ymm or four xmm each), and the
 // accumulators of a row's passes stay in registers instead of being stored and reloaded per nonzero.
 // The helpers taking and returning these vectors are always inlined, so the calling-convention warning for
@@ -26,7 +26,7 @@ typedef float ials_v16 __attribute__((vector_size(64)));
 typedef float ials_v16_unaligned __attribute__((vector_size(64), aligned(4)));
 typedef float ials_v8 __attribute__((vector_size(32)));
 typedef float ials_v4 __attribute__((vector_size(16)));
-#define IALS_MAX_BLOCKS 8  // d = 128
+#define IALS_MAX_BLOCKS 16  // d = 256
 
 static inline __attribute__((always_inline)) ials_v16 ials_load(const float *p) { return *(const ials_v16_unaligned *)p; }
 static inline __attribute__((always_inline)) void ials_store(float *p, ials_v16 v) { *(ials_v16_unaligned *)p = v; }
@@ -290,6 +290,7 @@ int64_t affinity_ials_solve_rows(const affinity_ials_problem *problem, float *x,
     case 32: ials_cg_rows_fixed(2, problem, x, row_begin, row_end, row_loss, scores, directions); break;
     case 64: ials_cg_rows_fixed(4, problem, x, row_begin, row_end, row_loss, scores, directions); break;
     case 128: ials_cg_rows_fixed(8, problem, x, row_begin, row_end, row_loss, scores, directions); break;
+    case 256: ials_cg_rows_fixed(16, problem, x, row_begin, row_end, row_loss, scores, directions); break;
     default: ials_cg_rows_any(problem, x, row_begin, row_end, row_loss, workspace); break;
     }
     return 0;
@@ -325,6 +326,7 @@ AFFINITY_GRAMIAN_FIXED(16)
 AFFINITY_GRAMIAN_FIXED(32)
 AFFINITY_GRAMIAN_FIXED(64)
 AFFINITY_GRAMIAN_FIXED(128)
+AFFINITY_GRAMIAN_FIXED(256)
 
 AFFINITY_MULTIVERSION
 void affinity_gramian_upper_rows(const float *x, int32_t d, int64_t row_begin, int64_t row_end, float *out) {
@@ -333,6 +335,7 @@ void affinity_gramian_upper_rows(const float *x, int32_t d, int64_t row_begin, i
     case 32: gramian_upper_32(x, row_begin, row_end, out); return;
     case 64: gramian_upper_64(x, row_begin, row_end, out); return;
     case 128: gramian_upper_128(x, row_begin, row_end, out); return;
+    case 256: gramian_upper_256(x, row_begin, row_end, out); return;
     default: break;
     }
     for (int64_t e = 0; e < (int64_t)d * d; e++) out[e] = 0.0f;
