@@ -264,7 +264,8 @@ struct TrainCommand: ParsableCommand {
                                   ModelRegistry.models.filter { $0 is any EmbeddingModel.Type }.map { $0.name }.joined(separator: ", "))
         }
         let header = ModelArtifact.Header(
-            model: name, hyperparameters: settings, retrainEpochs: bestEpoch, seed: seed, dataset: dataset.name,
+            // A retrain runs as many epochs as it took to reach the best one (epochs are counted from 0).
+            model: name, hyperparameters: settings, retrainEpochs: bestEpoch.map { $0 + 1 }, seed: seed, dataset: dataset.name,
             dataFingerprint: dataset.fingerprint, createdAt: ISO8601DateFormatter().string(from: Date()),
             userIDs: dataset.users.rawIDs, itemIDs: dataset.items.rawIDs, itemTitles: dataset.itemTitles,
             dimension: embedding.itemEmbeddings.cols, interactionCount: split.train.count,
@@ -294,13 +295,14 @@ final class EpochLog {
         Dictionary(uniqueKeysWithValues: entries.compactMap { e in e.monitored.map { ("curve_epoch_\(e.epoch + 1)", $0) } })
     }
 
-    /// The epoch with the best validation value of `metric` (the one the trainer restored), if validated.
+    /// The epoch with the best validation value of `metric` (the one the trainer restored: of equal values the
+    /// later, as ties count as improvements), if validated.
     func bestEpoch(metric: String?) -> Int? {
         guard let metric else { return nil }
         var best: (epoch: Int, value: Double)?
         for e in entries {
             guard let v = e.validation?[metric] else { continue }
-            if best == nil || v > best!.value { best = (e.epoch, v) }
+            if best == nil || v >= best!.value { best = (e.epoch, v) }
         }
         return best?.epoch
     }

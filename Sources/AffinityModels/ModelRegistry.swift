@@ -6,6 +6,7 @@ public enum ModelRegistry {
         ItemKNN.self,
         EASE.self,
         PureSVD.self,
+        IALS.self,
         BPRMF.self,
         RelMF.self,
         LightGCN.self,

@@ -219,6 +219,21 @@ import AffinityServing
         }
     }
 
+    /// A model fitted outside the trainer (iALS validates its own iterations) saves like any embedding model, and its
+    /// file tells a retrain to run as many iterations as the best one took.
+    @Test func savedModelRecordsTheEpochsOfItsBestIteration() throws {
+        let dir = Fixtures.temporaryFolder(), file = dir + "/ials.affinity"
+        try run(["train", "--data", fixtureCSV(), "--model", "ials", "--set", "epochs=4", "--set", "embedding_size=8", "--quiet",
+                 "--save", file, "--output", dir + "/run.json"])
+        let artifact = try ModelArtifact.read(from: file)
+        #expect(artifact.header.model == "ials" && artifact.userEmbeddings.cols == 8)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run.json"))) as! [String: Any]
+        let epochs = try #require(json["epochs"] as? [[String: Any]])
+        let valid = epochs.map { (($0["valid"] as? [String: Double])?["mrr@10"])! }
+        let best = valid.indices.last { valid[$0] == valid.max()! }!
+        #expect(artifact.header.retrainEpochs == best + 1)
+    }
+
     /// A data file with a header and no rows stops with the file's name, not an empty table and exit 0.
     @Test func headerOnlyDataIsAnError() throws {
         let csv = Fixtures.file("header-only.csv", "user,item,rating\n")
