@@ -37,7 +37,7 @@ let package = Package(
         ]),
         .target(name: "AffinityData", dependencies: ["AffinityCore"]),
         .target(name: "AffinityEval", dependencies: ["AffinityCore", "AffinityData"]),
-        .target(name: "AffinityModels", dependencies: ["AffinityCore", "AffinityData", "AffinityEval"]),
+        .target(name: "AffinityModels", dependencies: ["AffinityKernels", "AffinityCore", "AffinityData", "AffinityEval"]),
         // Trained-model artifacts, fold-in, unlearning: no server dependencies, usable on a device.
         .target(name: "AffinityServing", dependencies: ["AffinityCore", "AffinityData", "AffinityModels"]),
         // The HTTP service and its durable event store.

@@ -66,7 +66,6 @@ struct CompareCommand: ParsableCommand {
     }
 }
 
-/// Reads the run-record files given to `report` and `compare`; every error names its file.
 /// The run-record files both commands take.
 struct RunFileArguments: ParsableArguments {
     @Argument(help: ArgumentHelp("Run records (from `affinity train --output`).", valueName: "RUN.json"))
@@ -77,6 +76,7 @@ struct RunFileArguments: ParsableArguments {
     }
 }
 
+/// Reads the run-record files given to `report` and `compare`; every error names its file.
 enum RunFiles {
     static func read(_ paths: [String]) throws -> [RunRecord] {
         try paths.flatMap { path in

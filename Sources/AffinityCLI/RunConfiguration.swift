@@ -12,8 +12,10 @@ import Glibc
 /// Settings for a run, merged from (lowest to highest precedence) built-in defaults, a YAML config
 /// file, then `--set key=value` and dedicated flags — RecBole's rule.
 ///
-/// General keys (read here): `seed`, `split`, `topk`, `metrics`, `threshold`, `dedup`, `user_core`,
-/// `item_core`, and `modality.NAME` (item features, as `--modality NAME=SOURCE`). Every other key is a model hyperparameter; `MODEL.key` scopes one to a single model.
+/// General keys (read here): `seed`, `split`, `topk`, `metrics`, `fairness`, `unbiased_eval`, `unbiased_eval_power`,
+/// `unbiased_eval_clip`, `threshold`, `dedup`, `user_core`, `item_core`, `train_noise`, and `modality.NAME` (item
+/// features, as `--modality NAME=SOURCE`). Every other key is a model hyperparameter; `MODEL.key` scopes one to a
+/// single model.
 /// A key that no selected model reads is an error.
 struct RunConfiguration {
     var values: [String: String] = [:]
@@ -83,7 +85,9 @@ struct RunConfiguration {
         return t.split(separator: ",").map { $0.trimmingCharacters(in: " ") }.joined(separator: ",")
     }
 
-    static let generalKeys = Set(["seed", "split", "topk", "metrics", "threshold", "dedup", "user_core", "item_core"]).union(contextKeys)
+    static let generalKeys: Set<String> = Set(["seed", "split", "topk", "metrics", "fairness", "unbiased_eval", "unbiased_eval_power",
+                                               "unbiased_eval_clip", "threshold", "dedup", "user_core", "item_core", "train_noise"])
+        .union(contextKeys)
     /// General keys of `--task ctr`: the side fields to use (`user_fields`, `item_fields`); `threshold` labels rows there.
     static let contextKeys: Set<String> = ["user_fields", "item_fields"]
     static let modalityPrefix = "modality."
@@ -107,6 +111,30 @@ struct RunConfiguration {
         return v
     }
 
+    func double(_ key: String, default value: Double) throws -> Double {
+        guard let s = values[key] else { return value }
+        guard let v = Double(s), v.isFinite else { throw ValidationError("setting '\(key)': '\(s)' is not a number") }
+        return v
+    }
+
+    func bool(_ key: String, default value: Bool) throws -> Bool {
+        guard let s = values[key] else { return value }
+        switch s.lowercased() {
+        case "true", "yes", "1": return true
+        case "false", "no", "0": return false
+        default: throw ValidationError("setting '\(key)': '\(s)' is not true or false")
+        }
+    }
+
+    /// `train_noise`: the fraction of random false positives added to each user's training items (0: none).
+    var trainNoise: Double {
+        get throws {
+            let v = try double("train_noise", default: 0)
+            guard v >= 0 else { throw ValidationError("setting 'train_noise': \(v) must be non-negative (a fraction of each user's training items)") }
+            return v
+        }
+    }
+
     var cutoffs: [Int] {
         get throws {
             let text = values["topk"] ?? "10,20"
@@ -116,10 +144,30 @@ struct RunConfiguration {
         }
     }
 
+    /// `metrics` (RecBole's list by default), then the item-fairness and popularity measures it lacks when
+    /// `fairness=true`, then the propensity-weighted ones when `unbiased_eval=true`.
     var metrics: [RankingMetric] {
         get throws {
-            guard let text = values["metrics"] else { return RankingMetric.allCases }
-            return try text.split(separator: ",").map { try RankingMetric(parsing: $0.trimmingCharacters(in: " ")) }
+            var list = try values["metrics"].map { text in
+                try text.split(separator: ",").map { try RankingMetric(parsing: $0.trimmingCharacters(in: " ")) }
+            } ?? RankingMetric.standard
+            if try bool("fairness", default: false) { list += RankingMetric.fairness.filter { !list.contains($0) } }
+            if try unbiasedEvaluation { list += RankingMetric.unbiased.filter { !list.contains($0) } }
+            return list
+        }
+    }
+
+    var unbiasedEvaluation: Bool { get throws { try bool("unbiased_eval", default: false) } }
+
+    /// The propensity model of the SNIPS metrics: `unbiased_eval_power` (η, 0.5) and `unbiased_eval_clip` (0.01).
+    var propensity: PopularityPropensity {
+        get throws {
+            let defaults = PopularityPropensity.evaluationDefault
+            let power = try double("unbiased_eval_power", default: defaults.power)
+            let clip = try double("unbiased_eval_clip", default: defaults.clip)
+            guard power >= 0 else { throw ValidationError("setting 'unbiased_eval_power': must be ≥ 0") }
+            guard clip > 0 && clip <= 1 else { throw ValidationError("setting 'unbiased_eval_clip': must be in (0, 1]") }
+            return PopularityPropensity(power: power, clip: clip)
         }
     }
 

@@ -18,8 +18,9 @@ struct TrainCommand: ParsableCommand {
         Defaults follow RecBole's general-recommendation protocol: per-user random 8:1:1 split (or the
         data's own split), full ranking with training items excluded (and validation items when testing),
         topk 10 and 20, seed 2020. Settings: --config FILE.yaml, then --set key=value (highest precedence).
-        General keys: seed, split, topk, metrics, threshold, dedup, user_core, item_core; any other key is
-        a model hyperparameter (MODEL.key scopes it to one model).
+        General keys: seed, split, topk, metrics, fairness, unbiased_eval, unbiased_eval_power, unbiased_eval_clip,
+        threshold, dedup, user_core, item_core, train_noise; any other key is a model hyperparameter (MODEL.key scopes
+        it to one model).
         """)
 
     @OptionGroup var data: DataOptions
@@ -111,17 +112,24 @@ struct TrainCommand: ParsableCommand {
         let seedValue = UInt64(try run.int("seed", default: 2020))
         let cutoffs = try run.cutoffs
         let metrics = try run.metrics
+        let trainNoise = try run.trainNoise
+        let propensity = try run.propensity
+        let unbiased = try run.unbiasedEvaluation
 
         let (loaded, loadSeconds) = try timed { try data.load() }
         let preprocessing = try run.preprocessing
         let dataset = try preprocessing.apply(to: loaded)
         let strategy = try run.string("split").map(SplitStrategy.init(parsing:))
             ?? (dataset.predefinedSplit != nil ? .predefined : .userRandomRatio([0.8, 0.1, 0.1]))
-        let (split, splitSeconds) = try timed { try DataSplit.make(dataset, strategy: strategy, seed: seedValue) }
+        let (cleanSplit, splitSeconds) = try timed { try DataSplit.make(dataset, strategy: strategy, seed: seedValue) }
         let verbose = !quiet
         let log: @Sendable (String) -> Void = { message in if verbose { writeStandardError(message + "\n") } }
         log("\(dataset.name): \(dataset.userCount) users, \(dataset.itemCount) items, \(dataset.interactions.count) interactions; " +
-            "split \(strategy): train \(split.train.count), valid \(split.valid.count), test \(split.test.count)")
+            "split \(strategy): train \(cleanSplit.train.count), valid \(cleanSplit.valid.count), test \(cleanSplit.test.count)")
+        // Random false positives in the training part only (the denoising benchmarks' construction).
+        let noisy = trainNoise > 0 ? cleanSplit.withTrainingNoise(fraction: trainNoise, seed: seedValue) : (split: cleanSplit, added: 0)
+        let split = noisy.split
+        if trainNoise > 0 { log("train_noise \(trainNoise): added \(noisy.added) random interactions to the training part") }
 
         let modalities = try data.modalities(for: dataset, settings: run.modalities)
         for m in modalities { log("modality \(m.name): \(m.features.cols)-d from \(m.source)") }
@@ -138,9 +146,16 @@ struct TrainCommand: ParsableCommand {
         func restricted(_ scorer: any Scorer, _ candidates: [Bool]?) -> any Scorer {
             candidates.map { CandidateScorer(scorer, candidates: $0) } ?? scorer
         }
-        let evaluator = RankingEvaluator(cutoffs: cutoffs, metrics: metrics)
         var trainPopularity = [Int](repeating: 0, count: dataset.itemCount)
         for i in split.train.items { trainPopularity[Int(i)] += 1 }
+        let evaluator = RankingEvaluator(cutoffs: cutoffs, metrics: metrics, itemPopularity: trainPopularity, propensity: propensity)
+        // With --output the one test pass also measures metric@K for K = 1…50 (the report's curves); the printed and
+        // recorded test metrics stay those of `evaluator`.
+        let atKMetrics: [RankingMetric] = [.recall, .ndcg, .precision, .hit, .mrr]
+        let testEvaluator = output == nil ? evaluator : RankingEvaluator(
+            cutoffs: Array(Set(cutoffs).union(1...RunRecord.atKCutoffs)).sorted(),
+            metrics: metrics + atKMetrics.filter { !metrics.contains($0) }, itemPopularity: trainPopularity, propensity: propensity)
+        let reportedKeys = Set(evaluator.keys)
         let fingerprint = dataset.fingerprint
         var records: [RunRecord] = []
         var testResults: [EvaluationResult] = []
@@ -161,8 +176,10 @@ struct TrainCommand: ParsableCommand {
             context.onEpoch = { reports.entries.append($0) }
             if split.valid.count > 0 {
                 // Early stopping looks at the validation split; its cutoffs include 10 so RecBole's default
-                // valid_metric (mrr@10) is always available.
-                let validator = RankingEvaluator(cutoffs: Array(Set(cutoffs + [10])).sorted(), metrics: RankingMetric.allCases.filter(\.isPerUser))
+                // valid_metric (mrr@10) is always available, and with unbiased_eval the SNIPS metrics can select.
+                let validator = RankingEvaluator(cutoffs: Array(Set(cutoffs + [10])).sorted(),
+                                                 metrics: RankingMetric.standard.filter(\.isPerUser) + (unbiased ? RankingMetric.unbiased : []),
+                                                 itemPopularity: trainPopularity, propensity: propensity)
                 context.validate = { scorer in
                     validator.evaluate(restricted(scorer, coldCandidates?.valid), target: split.validMatrix, exclude: [split.trainMatrix]).metrics
                 }
@@ -181,6 +198,7 @@ struct TrainCommand: ParsableCommand {
                 // What makes two runs the same run; the epoch budget may grow (the trainer checks the schedule).
                 let settings = hyper[index].effective.filter { $0.key != "epochs" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
                 let identity = ["model=\(name)", "seed=\(seedValue)", "data=\(fingerprint)", "split=\(strategy.description)"]
+                    + (trainNoise > 0 ? ["train_noise=\(trainNoise)"] : [])
                     + modalities.map { "modality \($0.name)=\($0.features.rows)x\($0.features.cols) from \($0.source)" } + settings
                 context.checkpoint = CheckpointSettings(path: "\(checkpoints)/\(name).ckpt", fingerprint: identity.joined(separator: " "))
             }
@@ -188,8 +206,11 @@ struct TrainCommand: ParsableCommand {
             let (_, fitSeconds) = try timed { try model.fit(training, context: context) }
             let valid = split.valid.count > 0
                 ? evaluator.evaluate(restricted(model, coldCandidates?.valid), target: split.validMatrix, exclude: [split.trainMatrix]) : .empty
-            let test = evaluator.evaluate(restricted(model, coldCandidates?.test), target: split.testMatrix,
-                                          exclude: split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix])
+            let testPass = testEvaluator.evaluate(restricted(model, coldCandidates?.test), target: split.testMatrix,
+                                                  exclude: split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix])
+            var test = testPass
+            test.metrics = testPass.metrics.filter { reportedKeys.contains($0.key) }
+            test.perUser = testPass.perUser.filter { reportedKeys.contains($0.key) }
             log("\(name): fit \(fixed(fitSeconds, 2)) s, test evaluation \(fixed(test.seconds, 2)) s")
             if let save {
                 try saveArtifact(model, name: name, settings: hyper[index].effective, seed: seedValue, dataset: dataset, modalities: modalities,
@@ -202,6 +223,7 @@ struct TrainCommand: ParsableCommand {
             config["split"] = strategy.description
             config["topk"] = cutoffs.map(String.init).joined(separator: ",")
             config["dedup"] = preprocessing.deduplicate.rawValue
+            if trainNoise > 0 { config["train_noise"] = String(trainNoise) }
             if let t = preprocessing.ratingThreshold { config["threshold"] = String(t) }
             var timings = ["load_s": loadSeconds, "split_s": splitSeconds, "fit_s": fitSeconds,
                            "valid_eval_s": valid.seconds, "test_eval_s": test.seconds]
@@ -217,12 +239,8 @@ struct TrainCommand: ParsableCommand {
                 record.epochs = reports.entries.isEmpty ? nil : reports.entries.map {
                     RunRecord.Epoch(epoch: $0.epoch + 1, loss: $0.loss, seconds: $0.seconds, valid: $0.validation, curve: $0.monitored)
                 }
-                let atKMetrics: [RankingMetric] = [.recall, .ndcg, .precision, .hit, .mrr]
-                let atK = RankingEvaluator(cutoffs: Array(1...RunRecord.atKCutoffs), metrics: atKMetrics)
-                    .evaluate(restricted(model, coldCandidates?.test), target: split.testMatrix,
-                              exclude: split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix])
-                record.metricsAtK = Dictionary(uniqueKeysWithValues: atK.metrics.isEmpty ? [] : atKMetrics.map { metric in
-                    (metric.rawValue, (1...RunRecord.atKCutoffs).map { atK.metrics["\(metric.rawValue)@\($0)"] ?? .nan })
+                record.metricsAtK = Dictionary(uniqueKeysWithValues: testPass.metrics.isEmpty ? [] : atKMetrics.map { metric in
+                    (metric.rawValue, (1...RunRecord.atKCutoffs).map { testPass.metrics["\(metric.rawValue)@\($0)"] ?? .nan })
                 })
                 let k = cutoffs.last!
                 record.exposure = RunRecord.ExposureSummary(
@@ -257,7 +275,8 @@ struct TrainCommand: ParsableCommand {
                                   ModelRegistry.models.filter { $0 is any EmbeddingModel.Type }.map { $0.name }.joined(separator: ", "))
         }
         let header = ModelArtifact.Header(
-            model: name, hyperparameters: settings, retrainEpochs: bestEpoch, seed: seed, dataset: dataset.name,
+            // A retrain runs as many epochs as it took to reach the best one (epochs are counted from 0).
+            model: name, hyperparameters: settings, retrainEpochs: bestEpoch.map { $0 + 1 }, seed: seed, dataset: dataset.name,
             dataFingerprint: dataset.fingerprint, createdAt: ISO8601DateFormatter().string(from: Date()),
             userIDs: dataset.users.rawIDs, itemIDs: dataset.items.rawIDs, itemTitles: dataset.itemTitles,
             dimension: embedding.itemEmbeddings.cols, interactionCount: split.train.count,
@@ -287,13 +306,14 @@ final class EpochLog {
         Dictionary(uniqueKeysWithValues: entries.compactMap { e in e.monitored.map { ("curve_epoch_\(e.epoch + 1)", $0) } })
     }
 
-    /// The epoch with the best validation value of `metric` (the one the trainer restored), if validated.
+    /// The epoch with the best validation value of `metric` (the one the trainer restored: of equal values the
+    /// later, as ties count as improvements), if validated.
     func bestEpoch(metric: String?) -> Int? {
         guard let metric else { return nil }
         var best: (epoch: Int, value: Double)?
         for e in entries {
             guard let v = e.validation?[metric] else { continue }
-            if best == nil || v > best!.value { best = (e.epoch, v) }
+            if best == nil || v >= best!.value { best = (e.epoch, v) }
         }
         return best?.epoch
     }

@@ -35,12 +35,20 @@ public struct RankingEvaluator: Sendable {
     public var metrics: [RankingMetric]
     /// Upper bound on the scores buffer (floats), which sets how many users are scored per batch.
     public var maxBufferFloats: Int
+    /// Training interactions per item: what the popularity metrics measure and the SNIPS metrics' propensities
+    /// are estimated from. Required when `metrics` has any metric that `needsPopularity`.
+    public var itemPopularity: [Int]?
+    /// How the SNIPS metrics turn `itemPopularity` into propensities.
+    public var propensity: PopularityPropensity
 
-    public init(cutoffs: [Int] = [10, 20], metrics: [RankingMetric] = RankingMetric.allCases, maxBufferFloats: Int = 1 << 23) {
+    public init(cutoffs: [Int] = [10, 20], metrics: [RankingMetric] = RankingMetric.standard, maxBufferFloats: Int = 1 << 23,
+                itemPopularity: [Int]? = nil, propensity: PopularityPropensity = .evaluationDefault) {
         precondition(!cutoffs.isEmpty && cutoffs.allSatisfy { $0 > 0 }, "cutoffs must be positive")
         self.cutoffs = cutoffs.sorted()
         self.metrics = metrics
         self.maxBufferFloats = maxBufferFloats
+        self.itemPopularity = itemPopularity
+        self.propensity = propensity
     }
 
     /// Metric keys in display order, e.g. `["recall@10", "recall@20", …]`.
@@ -54,6 +62,11 @@ public struct RankingEvaluator: Sendable {
         precondition(target.cols == itemCount, "target has \(target.cols) items, scorer \(itemCount)")
         let users = (0..<target.rows).filter { target.count(ofRow: $0) > 0 }.map(Int32.init)
         guard !users.isEmpty, itemCount > 0 else { return .empty }
+        precondition(!metrics.contains(where: \.needsPopularity) || itemPopularity?.count == itemCount,
+                     "popularity metrics need itemPopularity for all \(itemCount) items")
+        // Inverse propensities of the SNIPS metrics, only when asked for.
+        let snipsMetrics = metrics.filter { $0 == .recallSNIPS || $0 == .dcgSNIPS }
+        let inversePropensity = snipsMetrics.isEmpty ? [] : propensity.propensities(popularity: itemPopularity!).map { 1 / $0 }
         let maxK = cutoffs.last!
         let listLength = min(maxK, itemCount)
         let perUserMetrics = metrics.filter(\.isPerUser)
@@ -79,6 +92,7 @@ public struct RankingEvaluator: Sendable {
                 var scores = [Float](repeating: 0, count: batch * itemCount)
                 var topScores = [Float](repeating: 0, count: listLength)
                 var hits = [Bool](repeating: false, count: listLength)
+                var hitWeights = [Double](repeating: 0, count: listLength)
                 var start = chunk.lowerBound
                 while start < chunk.upperBound {
                     let end = min(start + batch, chunk.upperBound)
@@ -100,10 +114,18 @@ public struct RankingEvaluator: Sendable {
                             hits.removeAll(keepingCapacity: true)
                             for r in 0..<n { hits.append(target.contains(row: user, col: listPtr[r])) }
                             let relevant = target.count(ofRow: user)
+                            var relevantWeight = 0.0
+                            if !snipsMetrics.isEmpty {
+                                hitWeights.removeAll(keepingCapacity: true)
+                                for r in 0..<n { hitWeights.append(hits[r] ? inversePropensity[Int(listPtr[r])] : 0) }
+                                for i in target.columns(ofRow: user) { relevantWeight += inversePropensity[Int(i)] }
+                            }
                             var v = slot * valuesPerUser
                             for metric in perUserMetrics {
                                 for k in cutoffs {
-                                    p.values[v] = UserMetrics.value(metric, hits: hits, relevantCount: relevant, k: k)
+                                    p.values[v] = metric.needsPopularity
+                                        ? UserMetrics.snips(metric, hitWeights: hitWeights, relevantWeight: relevantWeight, k: k)
+                                        : UserMetrics.value(metric, hits: hits, relevantCount: relevant, k: k)
                                     v += 1
                                 }
                             }
@@ -133,10 +155,8 @@ public struct RankingEvaluator: Sendable {
         result.recommendations = (0..<users.count).map { u in Array(lists[(u * listLength)..<(u * listLength + listCounts[u])]) }
         for metric in metrics where !metric.isPerUser {
             for k in cutoffs {
-                let key = "\(metric.rawValue)@\(k)"
-                result.metrics[key] = metric == .itemCoverage
-                    ? CatalogueMetrics.itemCoverage(lists: result.recommendations, k: k, itemCount: itemCount)
-                    : CatalogueMetrics.giniIndex(lists: result.recommendations, k: k, itemCount: itemCount)
+                result.metrics["\(metric.rawValue)@\(k)"] = CatalogueMetrics.value(
+                    metric, lists: result.recommendations, k: k, itemCount: itemCount, popularity: itemPopularity)
             }
         }
         let elapsed = ContinuousClock.now - clock

@@ -3,6 +3,7 @@ import Foundation
 import ArgumentParser
 @testable import AffinityCLI
 import AffinityModels
+import AffinityEval
 import AffinityCore
 import AffinityData
 import AffinityTestSupport
@@ -24,6 +25,17 @@ import AffinityServing
         #expect(run.hyperparameters(for: "ease") == ["k": "50", "reg_weight": "300"])
         #expect(run.hyperparameters(for: "itemknn") == ["k": "50"])
         #expect(try run.metrics == [.recall, .ndcg])
+    }
+
+    @Test func fairnessAndUnbiasedSwitchesExtendTheMetrics() throws {
+        #expect(try RunConfiguration(configFile: nil, overrides: []).metrics == RankingMetric.standard)
+        let both = try RunConfiguration(configFile: nil, overrides: ["metrics=recall,jainindex", "fairness=true", "unbiased_eval=true"])
+        #expect(try both.metrics == [.recall, .jainIndex] + RankingMetric.fairness.filter { $0 != .jainIndex } + RankingMetric.unbiased)
+        #expect(try both.propensity == .evaluationDefault)
+        let tuned = try RunConfiguration(configFile: nil, overrides: ["unbiased_eval_power=1", "unbiased_eval_clip=0.2"])
+        #expect(try tuned.propensity == PopularityPropensity(power: 1, clip: 0.2))
+        #expect(throws: (any Error).self) { _ = try RunConfiguration(configFile: nil, overrides: ["unbiased_eval_clip=0"]).propensity }
+        #expect(throws: (any Error).self) { _ = try RunConfiguration(configFile: nil, overrides: ["fairness=maybe"]).metrics }
     }
 
     @Test func badConfigsAreReported() throws {
@@ -121,7 +133,9 @@ import AffinityServing
         for args in [["train", "--data", csv, "--model", "nosuch", "--quiet"],
                      ["train", "--data", csv, "--model", "itemknn", "--set", "kk=3", "--quiet"],
                      ["train", "--data", "/nonexistent.csv", "--model", "mostpop", "--quiet"],
-                     ["train", "--data", csv, "--model", "mostpop", "--split", "sideways", "--quiet"]] {
+                     ["train", "--data", csv, "--model", "mostpop", "--split", "sideways", "--quiet"],
+                     ["train", "--data", csv, "--model", "mostpop", "--set", "train_noise=-0.1", "--quiet"],
+                     ["train", "--data", csv, "--model", "bpr", "--set", "denoise=rce", "--set", "drop_rate=0.1", "--quiet"]] {
             do {
                 try run(args)
                 Issue.record("expected failure for \(args)")
@@ -129,6 +143,24 @@ import AffinityServing
                 #expect(AffinityCommand.exitCode(for: error) != .success, "\(args)")
             }
         }
+    }
+
+    /// `train_noise` adds false positives to the training part alone: recorded in the run record, seeded, and the
+    /// test metrics change (MostPop counts the noise) while the test set does not.
+    @Test func trainNoiseIsRecordedAndSeeded() throws {
+        let dir = Fixtures.temporaryFolder()
+        let csv = fixtureCSV()
+        for (name, noise) in [("clean", "0"), ("a", "0.4"), ("b", "0.4")] {
+            try run(["train", "--data", csv, "--model", "mostpop", "--quiet", "--set", "train_noise=\(noise)", "--output", "\(dir)/\(name).json"])
+        }
+        func record(_ name: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name).json"))) as! [String: Any]
+        }
+        let clean = try record("clean"), a = try record("a"), b = try record("b")
+        #expect((a["config"] as! [String: String])["train_noise"] == "0.4" && (clean["config"] as! [String: String])["train_noise"] == nil)
+        let metrics = { (r: [String: Any]) in (r["metrics"] as! [String: [String: Double]])["test"]! }
+        #expect(metrics(a) == metrics(b))
+        #expect(metrics(a) != metrics(clean))
     }
 
     /// Item features from `--modality`, and the cold-start-items mode: feature-aware models are evaluated on
@@ -187,6 +219,21 @@ import AffinityServing
         }
     }
 
+    /// A model fitted outside the trainer (iALS validates its own iterations) saves like any embedding model, and its
+    /// file tells a retrain to run as many iterations as the best one took.
+    @Test func savedModelRecordsTheEpochsOfItsBestIteration() throws {
+        let dir = Fixtures.temporaryFolder(), file = dir + "/ials.affinity"
+        try run(["train", "--data", fixtureCSV(), "--model", "ials", "--set", "epochs=4", "--set", "embedding_size=8", "--quiet",
+                 "--save", file, "--output", dir + "/run.json"])
+        let artifact = try ModelArtifact.read(from: file)
+        #expect(artifact.header.model == "ials" && artifact.userEmbeddings.cols == 8)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run.json"))) as! [String: Any]
+        let epochs = try #require(json["epochs"] as? [[String: Any]])
+        let valid = epochs.map { (($0["valid"] as? [String: Double])?["mrr@10"])! }
+        let best = valid.indices.last { valid[$0] == valid.max()! }!
+        #expect(artifact.header.retrainEpochs == best + 1)
+    }
+
     /// A data file with a header and no rows stops with the file's name, not an empty table and exit 0.
     @Test func headerOnlyDataIsAnError() throws {
         let csv = Fixtures.file("header-only.csv", "user,item,rating\n")
@@ -218,6 +265,20 @@ import AffinityServing
         #expect(exposure.k == 20 && exposure.popularityDeciles.count == 10)
         #expect(abs(exposure.popularityDeciles.reduce(0, +) - 1) < 1e-9)
         #expect(exposure.itemCoverage > 0 && exposure.itemCoverage <= 1 && exposure.averagePopularity > 0)
+    }
+
+    /// `fairness=true` and `unbiased_eval=true` put the fairness, popularity and SNIPS measures in the run record,
+    /// and a SNIPS metric can drive early stopping.
+    @Test func fairnessAndUnbiasedMetricsReachTheRunRecord() throws {
+        let out = Fixtures.temporaryFolder() + "/run.json"
+        try run(["train", "--data", fixtureCSV(), "--model", "relmf", "--set", "epochs=2", "--set", "embedding_size=8",
+                 "--set", "fairness=true", "--set", "unbiased_eval=true", "--set", "valid_metric=dcg_snips@10", "--quiet", "--output", out])
+        let record = try #require(try RunRecord.read(from: out).first)
+        let test = try #require(record.metrics["test"])
+        for metric in RankingMetric.standard + RankingMetric.fairness + RankingMetric.unbiased {
+            for k in [10, 20] { #expect(test["\(metric.rawValue)@\(k)"]?.isFinite == true, "\(metric.rawValue)@\(k)") }
+        }
+        #expect(record.epochs?.allSatisfy { $0.valid?["dcg_snips@10"] != nil } == true)
     }
 
     /// Benchmarks live in the separate `affinity-bench` executable: the user CLI has no bench command.

@@ -10,6 +10,13 @@ import AffinityTestSupport
 @Suite struct ModelGradientTests {
     static let models: [(String, [String: String])] = [
         ("bpr", ["embedding_size": "4", "reg_weight": "0.1"]),
+        // T-CE from the first batch (num_gradual 0): one of the four pairs dropped, in the fused and pointwise paths.
+        ("bpr", ["embedding_size": "4", "reg_weight": "0.1", "denoise": "tce", "drop_rate": "0.3", "num_gradual": "0"]),
+        ("bpr", ["embedding_size": "4", "loss": "bce", "denoise": "tce", "drop_rate": "0.3", "num_gradual": "0"]),
+        ("lightgcn", ["embedding_size": "4", "n_layers": "2", "reg_weight": "0.1", "loss": "bce"]),
+        // Power 2 makes the rarest item's weight 1/θ = 4, so the weighted terms are checked with weights ≠ 1.
+        ("relmf", ["embedding_size": "4", "reg_weight": "0.1", "propensity_power": "2", "propensity_clip": "0.1"]),
+        ("relmf", ["embedding_size": "4", "reg_weight": "0.1", "propensity_power": "2", "local_loss": "squared"]),
         ("lightgcn", ["embedding_size": "4", "n_layers": "2", "reg_weight": "0.1"]),
         ("lightgcn", ["embedding_size": "4", "n_layers": "3", "reg_weight": "0.1", "require_pow": "false"]),
         ("ngcf", ["embedding_size": "4", "hidden_size_list": "4,3", "message_dropout": "0", "reg_weight": "0.1"]),

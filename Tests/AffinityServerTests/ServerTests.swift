@@ -273,6 +273,22 @@ func errorMessage(_ response: TestResponse) -> String? {
         #expect(h.service.modelVersion == 2)
     }
 
+    /// A model fitted outside the gradient trainer (iALS) retrains from the store the same way.
+    @Test func iALSRetrains() async throws {
+        var artifact = try fixtureArtifact()
+        artifact.header.model = "ials"
+        artifact.header.hyperparameters = ["embedding_size": "4", "epochs": "5"]
+        artifact.header.retrainEpochs = 3
+        let h = try Harness(artifact: artifact)
+        try await h.service.ingest([Event(user: "user0", item: "brand-new"), Event(user: "user2", item: "brand-new")])
+        try h.service.retrainNow()
+        #expect(h.service.modelVersion == 2)
+        let saved = try ModelArtifact.read(from: h.folder + "/model.affinity")
+        #expect(saved.header.model == "ials" && saved.header.itemIDs.contains("brand-new"))
+        #expect(saved.itemEmbeddings.storage.allSatisfy { $0.isFinite })
+        #expect(try await h.service.similarItems(item: "brand-new", k: 3).items.count == 3)
+    }
+
     @Test func retrainLearnsNewItemsAndSwapsTheModel() async throws {
         let h = try Harness()
         try await h.service.ingest([Event(user: "user0", item: "brand-new"), Event(user: "user1", item: "brand-new"),

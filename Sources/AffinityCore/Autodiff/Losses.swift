@@ -153,9 +153,11 @@ extension Loss {
     /// BPR for matrix factorisation, fused: −mean_k log σ(⟨u_k, i_k⟩ − ⟨u_k, j_k⟩) with u, i, j rows of the
     /// user and item tables. Equal to `bpr(rowDot(gather(U, users), gather(I, pos)), rowDot(…, gather(I, neg)))`
     /// but without the six intermediate `[n, d]` tensors; the gradient rows go straight into the tables'
-    /// (row-sparse or dense) gradients. ∂/∂diff_k = −σ(−diff_k) / n.
+    /// (row-sparse or dense) gradients. ∂/∂diff_k = −σ(−diff_k) / n. `denoising` truncates or reweights the pairs
+    /// (T-CE, R-CE: see `Denoising`); the plain mean keeps its own arithmetic.
     public static func bprFactorization(userTable: Tensor, itemTable: Tensor,
-                                        users: [Int32], positives: [Int32], negatives: [Int32]) -> Tensor {
+                                        users: [Int32], positives: [Int32], negatives: [Int32],
+                                        denoising: Denoising = .none) -> Tensor {
         let n = users.count, d = userTable.cols
         precondition(positives.count == n && negatives.count == n && itemTable.cols == d, "bprFactorization: shape mismatch")
         var diff = [Float](repeating: 0, count: n)
@@ -177,9 +179,11 @@ extension Loss {
         }
         var total: Double = 0
         for x in diff { total -= Double(-softplusValue(-x)) }   // −log σ(x) = softplus(−x)
-        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(n))), inputs: [userTable, itemTable]) { node in
+        let denoised = denoising == .none ? nil : pairwiseObjective(margins: diff, denoising: denoising)
+        let value = denoised?.value ?? Float(total / Double(n))
+        return Tensor(Matrix(rows: 1, cols: 1, repeating: value), inputs: [userTable, itemTable]) { node in
             let g = node.grad!.storage[0]
-            let coef = diff.map { -g * stableSigmoid(-$0) / Float(n) }
+            let coef = denoised.map { $0.slopes.map { g * $0 } } ?? diff.map { -g * stableSigmoid(-$0) / Float(n) }
             var du = [Float](repeating: 0, count: n * d), dpos = du, dneg = du
             userTable.value.storage.withUnsafeBufferPointer { ut in
                 itemTable.value.storage.withUnsafeBufferPointer { it in

@@ -15,6 +15,7 @@ extension Tensor {
         var normalized = Matrix(uninitializedRows: n, cols: d)
         var inverseDeviation = [Float](repeating: 0, count: n)
         var out = Matrix(uninitializedRows: n, cols: d)
+        let gamma = gain.value.storage, beta = bias.value.storage
         x.value.storage.withUnsafeBufferPointer { xs in
             normalized.storage.withUnsafeMutableBufferPointer { xh in
                 out.storage.withUnsafeMutableBufferPointer { o in
@@ -30,7 +31,7 @@ extension Tensor {
                         for c in 0..<d {
                             let h = (xs[row + c] - mean) * s
                             xh[row + c] = h
-                            o[row + c] = gain.value.storage[c] * h + bias.value.storage[c]
+                            o[row + c] = gamma[c] * h + beta[c]
                         }
                     }
                 }
@@ -49,13 +50,13 @@ extension Tensor {
                             let row = r * d
                             var sum: Float = 0, dot: Float = 0
                             for c in 0..<d {
-                                let gp = gs[row + c] * gain.value.storage[c]
+                                let gp = gs[row + c] * gamma[c]
                                 sum += gp
                                 dot += gp * xh[row + c]
                             }
                             let s = inverseDeviation[r] / Float(d)
                             for c in 0..<d {
-                                let gp = gs[row + c] * gain.value.storage[c]
+                                let gp = gs[row + c] * gamma[c]
                                 out[row + c] = s * (Float(d) * gp - sum - xh[row + c] * dot)
                             }
                         }
@@ -91,6 +92,7 @@ extension Tensor {
         // Gates kept for the backward pass: r, z, n, and the hidden part of the candidate h_n.
         var reset = [Float](repeating: 0, count: b * units), update = reset, candidate = reset
         var out = Matrix(uninitializedRows: b, cols: units)
+        let previous = h.value.storage
         for i in 0..<b {
             for u in 0..<units {
                 let k = i * units + u, row = i * width
@@ -98,7 +100,7 @@ extension Tensor {
                 let z = stableSigmoid(fromInput.storage[row + units + u] + fromHidden.storage[row + units + u])
                 let c = tanhf(fromInput.storage[row + 2 * units + u] + r * fromHidden.storage[row + 2 * units + u])
                 reset[k] = r; update[k] = z; candidate[k] = c
-                out.storage[k] = (1 - z) * c + z * h.value.storage[k]
+                out.storage[k] = (1 - z) * c + z * previous[k]
             }
         }
         return Tensor(out, inputs: [x, h, wIH, wHH, bIH, bHH]) { node in
@@ -111,7 +113,7 @@ extension Tensor {
                     let k = i * units + u, row = i * width
                     let r = reset[k], z = update[k], c = candidate[k], gk = g.storage[k]
                     let dn = gk * (1 - z) * (1 - c * c)  // through tanh
-                    let dz = gk * (h.value.storage[k] - c) * z * (1 - z)
+                    let dz = gk * (previous[k] - c) * z * (1 - z)
                     let dr = dn * fromHidden.storage[row + 2 * units + u] * r * (1 - r)
                     dA.storage[row + u] = dr; dA.storage[row + units + u] = dz; dA.storage[row + 2 * units + u] = dn
                     dH.storage[row + u] = dr; dH.storage[row + units + u] = dz; dH.storage[row + 2 * units + u] = dn * r

@@ -157,3 +157,30 @@ void affinity_ngcf_layer_backward_rows(const float *g, const float *y, uint64_t 
                                        int64_t row_begin, int64_t row_end, float *weight_grad, float *bias_grad,
                                        float *gx, float *gs);
 #endif
+
+/// One half-step of iALS (weighted matrix factorisation for implicit feedback): the rows of X to solve given the
+/// other side's embeddings Y (ials.c states the objective and the normal equations).
+typedef struct {
+    const int64_t *row_start;      ///< CSR of the interactions, one row per row of X
+    const int32_t *col;            ///< row of Y of each nonzero
+    const float *confidence;       ///< c_p of each nonzero (1 + alpha · r_p)
+    const float *other;            ///< Y, [*, d] row-major
+    const float *gramian;          ///< α0 · YᵀY, [d, d] row-major
+    const float *regularization;   ///< λ_r of each row of X
+    float unobserved;              ///< α0, the weight of every unobserved pair
+    int32_t d;
+    int32_t cg_steps;              ///< conjugate-gradient steps from the current x (when not exact)
+    int32_t exact;                 ///< nonzero: solve exactly (Cholesky) instead
+    int64_t longest_row;           ///< the most nonzeros of any row
+} affinity_ials_problem;
+
+/// Solves rows [row_begin, row_end) of X ([*, d], updated in place). With `row_loss`, row_loss[r] receives row r's
+/// share of the objective at its new x (ials.c). `workspace` holds at least 3·d·d + 4·d + 8 + 2·longest_row floats.
+/// Rows are independent: callers split row ranges across threads, and a row's result does not depend on the split.
+/// Returns 0, or 1 + r for a row whose exact system is not positive definite.
+int64_t affinity_ials_solve_rows(const affinity_ials_problem *problem, float *x, int64_t row_begin, int64_t row_end,
+                                 double *row_loss, float *workspace);
+
+/// out ([d, d]) = Σ x_r x_rᵀ over rows [row_begin, row_end) of x ([*, d]), summed in row order; only the upper
+/// triangle (j ≥ i) is defined, entries below the diagonal are left unspecified.
+void affinity_gramian_upper_rows(const float *x, int32_t d, int64_t row_begin, int64_t row_end, float *out);

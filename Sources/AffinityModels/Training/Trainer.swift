@@ -15,6 +15,12 @@ public protocol GradientModel: Recommender {
     /// State besides `parameters` that training carries from batch to batch (e.g. a running dropout
     /// generator), saved in checkpoints; empty for models whose randomness is keyed by (seed, epoch).
     var trainingState: [UInt64] { get set }
+    /// Called before each batch's loss with the number of batches trained before it, over all epochs (the clock
+    /// of schedules inside the loss, such as T-CE's drop rate).
+    func batchWillStart(iteration: Int)
+    /// Scores of the pairs (users[k], items[k]) under the current parameters, outside the graph: what a sampler
+    /// that consults the model needs (`sampling=pld`).
+    func trainingScores(users: [Int32], items: [Int32]) -> [Float]
 }
 
 extension GradientModel {
@@ -23,6 +29,17 @@ extension GradientModel {
     public var trainingState: [UInt64] {
         get { [] }
         set {}
+    }
+    public func batchWillStart(iteration: Int) {}
+}
+
+extension GradientModel where Self: EmbeddingModel {
+    /// ⟨user embedding, item embedding⟩ from the embeddings the model scores with: current for models that train
+    /// them directly (BPR-MF); models that compute them from their parameters refresh them after each epoch
+    /// (`parametersDidChange`), so they score with the epoch's starting point unless they override this
+    /// (LightGCN propagates its current table).
+    public func trainingScores(users: [Int32], items: [Int32]) -> [Float] {
+        Matrix.pairDots(userEmbeddings, rows: users, itemEmbeddings, rows: items)
     }
 }
 
@@ -41,8 +58,11 @@ public struct TrainerSettings: Sendable {
     public var optimizer: String
     public var schedule: LearningRateSchedule
     /// `pairs` (RecBole): every training pair once per epoch, shuffled. `users` (LightGCN's official code):
-    /// as many samples, each a uniformly drawn user and one of their items.
+    /// as many samples, each a uniformly drawn user and one of their items. `pld`: as `users`, then from epoch
+    /// `begin_adv` on each user's positive is chosen from a pool by its loss (`PersonalizedDenoisingSampling`).
     public var sampling: String
+    /// PLD's settings when `sampling` is `pld`.
+    public var personalizedDenoising: PersonalizedDenoisingSampling?
 
     public init(_ h: inout Hyperparameters, epochs: Int = 300, learningRate: Double = 1e-3, batchSize: Int = 2048,
                 stoppingStep: Int = 10) throws {
@@ -55,7 +75,8 @@ public struct TrainerSettings: Sendable {
         self.weightDecay = Float(try h.float("weight_decay", default: 0))
         self.optimizer = try h.string("optimizer", default: "adam", allowed: ["adam", "sgd"])
         self.schedule = try LearningRateSchedule(&h)
-        self.sampling = try h.string("sampling", default: "pairs", allowed: ["pairs", "users"])
+        self.sampling = try h.string("sampling", default: "pairs", allowed: ["pairs", "users", "pld"])
+        if sampling == "pld" { personalizedDenoising = try PersonalizedDenoisingSampling(&h) }
         guard self.epochs >= 0, self.batchSize > 0, self.learningRate > 0 else {
             throw HyperparameterError.outOfRange("epochs/train_batch_size/learning_rate", "must be positive")
         }
@@ -100,18 +121,29 @@ public struct Trainer {
             if best != nil && sinceBest > settings.stoppingStep { break }
             let start = ContinuousClock.now
             model.epochWillStart(epoch)
-            let order = settings.sampling == "users" ? sampler.userUniformOrder(epoch: epoch) : sampler.epochOrder(epoch: epoch)
+            // PLD's batches consult the model as it trains, so they are drawn batch by batch; other epochs are
+            // drawn whole up front.
+            let personalized = settings.personalizedDenoising.flatMap { epoch >= $0.beginEpoch ? $0 : nil }
+            let order = personalized != nil ? []
+                : settings.sampling == "pairs" ? sampler.epochOrder(epoch: epoch) : sampler.userUniformOrder(epoch: epoch)
             // All of the epoch's negatives in one parallel pass (one generator per fixed-size chunk).
             let epochUsers = order.map { sampler.users[Int($0)] }
             let epochNegatives = sampler.negatives(for: epochUsers, epoch: epoch, batch: 0)
             var lossSum = 0.0
             let progress = context.progress("epoch \(epoch)", total: batches)
             for b in 0..<batches {
-                let slice = order[(b * settings.batchSize)..<min((b + 1) * settings.batchSize, order.count)]
-                let range = slice.startIndex..<slice.endIndex
-                var users = Array(epochUsers[range])
-                var positives = slice.map { sampler.items[Int($0)] }
-                var negatives = Array(epochNegatives[range])
+                var users: [Int32], positives: [Int32], negatives: [Int32]
+                if let personalized {
+                    (users, positives, negatives) = sampler.personalizedBatch(
+                        size: min(settings.batchSize, sampler.count - b * settings.batchSize), settings: personalized,
+                        epoch: epoch, batch: b, score: model.trainingScores)
+                } else {
+                    let slice = order[(b * settings.batchSize)..<min((b + 1) * settings.batchSize, order.count)]
+                    let range = slice.startIndex..<slice.endIndex
+                    users = Array(epochUsers[range])
+                    positives = slice.map { sampler.items[Int($0)] }
+                    negatives = Array(epochNegatives[range])
+                }
                 if negatives.contains(-1) {  // users with every item: nothing to contrast, drop them
                     let keep = negatives.indices.filter { negatives[$0] >= 0 }
                     users = keep.map { users[$0] }; positives = keep.map { positives[$0] }; negatives = keep.map { negatives[$0] }
@@ -120,6 +152,7 @@ public struct Trainer {
                     optimizer.learningRate = settings.schedule.rate(base: settings.learningRate, epoch: epoch, batch: b,
                                                                     batches: batches, epochs: settings.epochs)
                 }
+                model.batchWillStart(iteration: epoch * batches + b)
                 let loss = model.batchLoss(users: users, positives: positives, negatives: negatives, epoch: epoch)
                 guard loss.scalar.isFinite else {
                     throw TrainingError.diverged(epoch: epoch, batch: b)
