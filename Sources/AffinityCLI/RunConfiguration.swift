@@ -86,7 +86,8 @@ struct RunConfiguration {
     }
 
     static let generalKeys: Set<String> = Set(["seed", "split", "topk", "metrics", "fairness", "unbiased_eval", "unbiased_eval_power",
-                                               "unbiased_eval_clip", "threshold", "dedup", "user_core", "item_core", "train_noise"])
+                                               "unbiased_eval_clip", "threshold", "dedup", "user_core", "item_core", "train_noise",
+                                               "exclude_history"])
         .union(contextKeys)
     /// General keys of `--task ctr`: the side fields to use (`user_fields`, `item_fields`); `threshold` labels rows there.
     static let contextKeys: Set<String> = ["user_fields", "item_fields"]
@@ -158,6 +159,10 @@ struct RunConfiguration {
     }
 
     var unbiasedEvaluation: Bool { get throws { try bool("unbiased_eval", default: false) } }
+
+    /// Whether sequential models' rankings leave out the items of the user's history (false: RecBole's sequential
+    /// protocol ranks every item, since users come back to items; other models always leave out training items).
+    var excludeHistory: Bool { get throws { try bool("exclude_history", default: false) } }
 
     /// The propensity model of the SNIPS metrics: `unbiased_eval_power` (η, 0.5) and `unbiased_eval_clip` (0.01).
     var propensity: PopularityPropensity {

@@ -115,6 +115,7 @@ struct TrainCommand: ParsableCommand {
         let trainNoise = try run.trainNoise
         let propensity = try run.propensity
         let unbiased = try run.unbiasedEvaluation
+        let excludeHistory = try run.excludeHistory
 
         let (loaded, loadSeconds) = try timed { try data.load() }
         let preprocessing = try run.preprocessing
@@ -171,6 +172,11 @@ struct TrainCommand: ParsableCommand {
                                          versions: RunRecord.versions))
                 continue
             }
+            // Sequential models rank every item by default (RecBole's sequential protocol); the others never re-rank
+            // what the user already has.
+            let sequential = model is any SequentialRecommender
+            let validExclude = sequential && !excludeHistory ? [] : [split.trainMatrix]
+            let testExclude = sequential && !excludeHistory ? [] : split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix]
             var context = TrainingContext(seed: seedValue, showProgress: !quiet, log: log)
             let reports = EpochLog()
             context.onEpoch = { reports.entries.append($0) }
@@ -181,13 +187,13 @@ struct TrainCommand: ParsableCommand {
                                                  metrics: RankingMetric.standard.filter(\.isPerUser) + (unbiased ? RankingMetric.unbiased : []),
                                                  itemPopularity: trainPopularity, propensity: propensity)
                 context.validate = { scorer in
-                    validator.evaluate(restricted(scorer, coldCandidates?.valid), target: split.validMatrix, exclude: [split.trainMatrix]).metrics
+                    validator.evaluate(restricted(scorer, coldCandidates?.valid), target: split.validMatrix, exclude: validExclude).metrics
                 }
             }
             if let curve {
                 guard curve > 0 else { throw ValidationError("--curve must be a positive number of epochs") }
                 let curveEvaluator = RankingEvaluator(cutoffs: cutoffs, metrics: [.recall, .ndcg])
-                let exclude = split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix]
+                let exclude = testExclude
                 context.monitorStep = curve
                 context.monitor = { scorer in
                     curveEvaluator.evaluate(restricted(scorer, coldCandidates?.test), target: split.testMatrix, exclude: exclude).metrics
@@ -205,9 +211,10 @@ struct TrainCommand: ParsableCommand {
             log("fitting \(name)…")
             let (_, fitSeconds) = try timed { try model.fit(training, context: context) }
             let valid = split.valid.count > 0
-                ? evaluator.evaluate(restricted(model, coldCandidates?.valid), target: split.validMatrix, exclude: [split.trainMatrix]) : .empty
-            let testPass = testEvaluator.evaluate(restricted(model, coldCandidates?.test), target: split.testMatrix,
-                                                  exclude: split.valid.count > 0 ? [split.trainMatrix, split.validMatrix] : [split.trainMatrix])
+                ? evaluator.evaluate(restricted(model, coldCandidates?.valid), target: split.validMatrix, exclude: validExclude) : .empty
+            // The test item is predicted from the history including the validation item (RecBole's leave-one-out).
+            if let sequential = model as? any SequentialRecommender { sequential.histories.append(split.valid) }
+            let testPass = testEvaluator.evaluate(restricted(model, coldCandidates?.test), target: split.testMatrix, exclude: testExclude)
             var test = testPass
             test.metrics = testPass.metrics.filter { reportedKeys.contains($0.key) }
             test.perUser = testPass.perUser.filter { reportedKeys.contains($0.key) }

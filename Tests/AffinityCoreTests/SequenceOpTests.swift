@@ -17,6 +17,11 @@ let sequenceGradientCases: [String: GradientCase] = [
         }
         return h
     },
+    "embeddingLookup with padding": GradientCase(shapes: [(5, 3)]) { p in Tensor.embeddingLookup(p[0], ids: [4, -1, 0, 4, -1, 2]) },
+    "addPositionEmbeddings": GradientCase(shapes: [(6, 3), (3, 3)]) { p in Tensor.addPositionEmbeddings(p[0], positions: p[1], length: 3) },
+    "sampledBinaryCrossEntropy": GradientCase(shapes: [(4, 3), (6, 3)]) { p in
+        Loss.sampledBinaryCrossEntropy(hidden: p[0], itemTable: p[1], positives: [5, 0, 2, 2], negatives: [1, 3, 5, 4])
+    },
     "softmaxCrossEntropy with padding weights": GradientCase(shapes: [(4, 3), (7, 3)]) { p in
         Loss.softmaxCrossEntropy(hidden: p[0], itemTable: p[1], targets: [6, 0, 3, 3], weights: [1, 1, 2, 1])
     },
@@ -26,6 +31,23 @@ let sequenceGradientCases: [String: GradientCase] = [
     @Test(arguments: sequenceGradientCases.keys.sorted())
     func finiteDifferences(_ name: String) {
         checkFiniteDifferences(name, sequenceGradientCases[name]!)
+    }
+
+    @Test func embeddingLookupZeroesPaddingAndSendsItNoGradient() {
+        let table = Tensor(parameter: Matrix(rows: 3, cols: 2, values: [1, 2, 3, 4, 5, 6]))
+        let x = Tensor.embeddingLookup(table, ids: [-1, 2, 0])
+        #expect(x.value.storage == [0, 0, 5, 6, 1, 2])
+        Tensor.sum(x).backward()
+        #expect(table.grad!.storage == [1, 1, 0, 0, 1, 1])
+    }
+
+    @Test func sampledBinaryCrossEntropyMatchesItsDefinition() {
+        // h = [1, 0], e_0 = [2, 0], e_1 = [−1, 0]: −log σ(2) − log(1 − σ(−1)) = softplus(−2) + softplus(−1).
+        let loss = Loss.sampledBinaryCrossEntropy(hidden: Tensor(Matrix(rows: 1, cols: 2, values: [1, 0])),
+                                                  itemTable: Tensor(Matrix(rows: 2, cols: 2, values: [2, 0, -1, 0])),
+                                                  positives: [0], negatives: [1])
+        let expected = Foundation.log(1 + Foundation.exp(-2.0)) + Foundation.log(1 + Foundation.exp(-1.0))
+        #expect(abs(Double(loss.scalar) - expected) < 1e-6)
     }
 
     @Test func layerNormRowsHaveZeroMeanAndUnitVariance() {

@@ -132,6 +132,78 @@ extension Tensor {
         }
     }
 
+    /// Embedding lookup with padding: row i of the result is row `ids[i]` of `table`, or zeros where `ids[i]` is
+    /// `padding` (negative: the left padding of a short sequence), `[ids.count, d]`. Gradient: the rows of real
+    /// ids are added into the table's rows (row-sparse for `sparseGradients` tables); padding rows send nothing,
+    /// so no table row stands for "no item" and the same table can score items.
+    public static func embeddingLookup(_ table: Tensor, ids: [Int32], padding: Int32 = -1) -> Tensor {
+        let d = table.cols, n = ids.count
+        var out = Matrix(uninitializedRows: n, cols: d)
+        var realRows: [Int32] = [], realPositions: [Int] = []
+        realRows.reserveCapacity(n)
+        realPositions.reserveCapacity(n)
+        table.value.storage.withUnsafeBufferPointer { src in
+            out.storage.withUnsafeMutableBufferPointer { dst in
+                for (i, id) in ids.enumerated() {
+                    let row = dst.baseAddress! + i * d
+                    if id == padding {
+                        row.update(repeating: 0, count: d)
+                    } else {
+                        precondition(id >= 0 && Int(id) < table.rows, "embeddingLookup: id \(id) out of range")
+                        row.update(from: src.baseAddress! + Int(id) * d, count: d)
+                        realRows.append(id)
+                        realPositions.append(i)
+                    }
+                }
+            }
+        }
+        return Tensor(out, inputs: [table]) { node in
+            guard !realRows.isEmpty else { return }
+            let g = node.grad!
+            var compact = Matrix(uninitializedRows: realRows.count, cols: d)
+            g.storage.withUnsafeBufferPointer { gs in
+                compact.storage.withUnsafeMutableBufferPointer { cs in
+                    for (k, i) in realPositions.enumerated() {
+                        (cs.baseAddress! + k * d).update(from: gs.baseAddress! + i * d, count: d)
+                    }
+                }
+            }
+            table.accumulateRows(realRows, of: compact)
+        }
+    }
+
+    /// Learned absolute position embeddings (Kang & McAuley 2018, eq. 2; BERT): row b · length + t of `x`, position
+    /// t of sequence b, gets row t of `positions` (`[length, d]`) added. Gradient: dx = g, dP_t = Σ_b g_{b·length+t}.
+    public static func addPositionEmbeddings(_ x: Tensor, positions: Tensor, length: Int) -> Tensor {
+        let n = x.rows, d = x.cols
+        precondition(length > 0 && n % length == 0 && positions.rows == length && positions.cols == d,
+                     "addPositionEmbeddings: \(n) rows of width \(d) are not sequences of the [\(positions.rows), \(positions.cols)] table")
+        var out = x.value
+        out.storage.withUnsafeMutableBufferPointer { o in
+            positions.value.storage.withUnsafeBufferPointer { p in
+                for r in 0..<n {
+                    let t = r % length
+                    for c in 0..<d { o[r * d + c] += p[t * d + c] }
+                }
+            }
+        }
+        return Tensor(out, inputs: [x, positions]) { node in
+            let g = node.grad!
+            if x.requiresGrad { x.accumulate(g) }
+            guard positions.requiresGrad else { return }
+            var dp = Matrix(rows: length, cols: d)
+            g.storage.withUnsafeBufferPointer { gs in
+                dp.storage.withUnsafeMutableBufferPointer { ps in
+                    for r in 0..<n {
+                        let t = r % length
+                        for c in 0..<d { ps[t * d + c] += gs[r * d + c] }
+                    }
+                }
+            }
+            positions.accumulate(dp)
+        }
+    }
+
     /// Adds the `[1, d]` row `v` to every row of `m`.
     private static func addRowVector(_ v: Matrix, to m: inout Matrix) {
         let d = m.cols
@@ -149,5 +221,58 @@ extension Loss {
     /// positions (pass only the real positions' rows, or weight them).
     public static func softmaxCrossEntropy(hidden: Tensor, itemTable: Tensor, targets: [Int32], weights: [Float]? = nil) -> Tensor {
         infoNCE(anchors: hidden, candidates: itemTable, positives: targets, weights: weights, temperature: 1)
+    }
+}
+
+extension Loss {
+    /// Binary cross-entropy with one sampled negative per position, SASRec's training loss (Kang & McAuley 2018,
+    /// eq. 9): for hidden state h_i, its next item p_i and a sampled item n_i,
+    /// −mean_i [ log σ(⟨h_i, e_{p_i}⟩) + log(1 − σ(⟨h_i, e_{n_i}⟩)) ], over the item table `itemTable`.
+    /// Fused: the scores are row dots, and backward, with a_i = σ(s_p) − 1 and b_i = σ(s_n),
+    /// dh_i = (a_i e_{p_i} + b_i e_{n_i}) / n, de_{p_i} += a_i h_i / n, de_{n_i} += b_i h_i / n (rows of the table).
+    public static func sampledBinaryCrossEntropy(hidden: Tensor, itemTable: Tensor, positives: [Int32], negatives: [Int32]) -> Tensor {
+        let n = hidden.rows, d = hidden.cols
+        precondition(positives.count == n && negatives.count == n && itemTable.cols == d, "sampledBinaryCrossEntropy: shape mismatch")
+        precondition((positives + negatives).allSatisfy { $0 >= 0 && Int($0) < itemTable.rows }, "sampledBinaryCrossEntropy: item out of range")
+        guard n > 0 else { return Tensor(Matrix(rows: 1, cols: 1)) }
+        var positiveGrad = [Float](repeating: 0, count: n), negativeGrad = positiveGrad
+        var total = 0.0
+        hidden.value.storage.withUnsafeBufferPointer { h in
+            itemTable.value.storage.withUnsafeBufferPointer { e in
+                for i in 0..<n {
+                    let hi = h.baseAddress! + i * d
+                    let p = e.baseAddress! + Int(positives[i]) * d, q = e.baseAddress! + Int(negatives[i]) * d
+                    var sp: Float = 0, sn: Float = 0
+                    for c in 0..<d { sp += hi[c] * p[c]; sn += hi[c] * q[c] }
+                    // −log σ(s) = softplus(−s), −log(1 − σ(s)) = softplus(s).
+                    total += Double(softplusValue(-sp) + softplusValue(sn))
+                    positiveGrad[i] = stableSigmoid(sp) - 1
+                    negativeGrad[i] = stableSigmoid(sn)
+                }
+            }
+        }
+        return Tensor(Matrix(rows: 1, cols: 1, repeating: Float(total / Double(n))), inputs: [hidden, itemTable]) { node in
+            let scale = node.grad!.storage[0] / Float(n)
+            var dh = Matrix(uninitializedRows: n, cols: d)
+            var dItems = Matrix(uninitializedRows: 2 * n, cols: d)
+            hidden.value.storage.withUnsafeBufferPointer { h in
+            itemTable.value.storage.withUnsafeBufferPointer { e in
+            dh.storage.withUnsafeMutableBufferPointer { dhs in
+            dItems.storage.withUnsafeMutableBufferPointer { des in
+                for i in 0..<n {
+                    let a = scale * positiveGrad[i], b = scale * negativeGrad[i]
+                    let hi = h.baseAddress! + i * d
+                    let p = e.baseAddress! + Int(positives[i]) * d, q = e.baseAddress! + Int(negatives[i]) * d
+                    let dhi = dhs.baseAddress! + i * d, dp = des.baseAddress! + i * d, dq = des.baseAddress! + (n + i) * d
+                    for c in 0..<d {
+                        dhi[c] = a * p[c] + b * q[c]
+                        dp[c] = a * hi[c]
+                        dq[c] = b * hi[c]
+                    }
+                }
+            } } } }
+            if hidden.requiresGrad { hidden.accumulate(dh) }
+            if itemTable.requiresGrad { itemTable.accumulateRows(positives + negatives, of: dItems) }
+        }
     }
 }

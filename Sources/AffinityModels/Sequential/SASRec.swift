@@ -1,0 +1,160 @@
+import AffinityCore
+import AffinityData
+
+/// SASRec: self-attentive sequential recommendation (Kang & McAuley, ICDM 2018).
+///
+/// The input at position t is the item's embedding plus a learned position embedding (eq. 2), then LayerNorm and
+/// dropout; `n_layers` blocks of causal multi-head self-attention (eq. 3–4: position t attends to positions ≤ t, never to
+/// padding) and a two-layer feed-forward network with GELU (eq. 5), each with residual connection, dropout and
+/// LayerNorm after it (RecBole's post-norm `TransformerEncoder`); the hidden state at position t scores item i as
+/// ⟨h_t, e_i⟩ with the same item table as the input (eq. 6–7, shared embeddings).
+///
+/// Losses: `loss=ce` (default, as RecBole and the "SASRec+" of Klenitskiy & Vasilev, RecSys 2023) is the softmax
+/// cross-entropy over the whole catalogue at every position; `loss=bce` is the paper's binary cross-entropy with one
+/// sampled negative per position (eq. 9). Defaults are RecBole 1.2.1's: 2 blocks, 2 heads, hidden 64, inner 256,
+/// dropout 0.5 (hidden and attention), weights N(0, 0.02²), 50 positions. Every position of a training window is
+/// trained at once (`SequenceTrainer`).
+public final class SASRec: SequenceNetwork {
+    public static let name = "sasrec"
+    public static let summary = "causal self-attention over the item sequence (Kang & McAuley 2018); loss=ce or bce"
+
+    public let hidden: Int
+    public let inner: Int
+    public let layers: Int
+    public let heads: Int
+    public let hiddenDropout: Float
+    public let attentionDropout: Float
+    public let initializerRange: Float
+    public let loss: String
+    public let sequence: SequenceSettings
+    public let training: TrainerSettings
+
+    public var histories = UserSequences(items: [])
+    public private(set) var history: [EpochReport] = []
+    public private(set) var itemCount = 0
+
+    public private(set) var itemTable = Tensor(parameter: Matrix(rows: 0, cols: 0))
+    private var positionTable = Tensor(parameter: Matrix(rows: 0, cols: 0))
+    private var inputNorm = LayerNormParameters(width: 0)
+    private var blocks: [TransformerBlock] = []
+
+    public var parameters: [Tensor] {
+        [itemTable, positionTable] + inputNorm.parameters + blocks.flatMap(\.parameters)
+    }
+    public var needsNegatives: Bool { loss == "bce" }
+
+    public init(_ h: inout Hyperparameters) throws {
+        hidden = try h.int("hidden_size", default: 64)
+        inner = try h.int("inner_size", default: 256)
+        layers = try h.int("n_layers", default: 2)
+        heads = try h.int("n_heads", default: 2)
+        hiddenDropout = Float(try h.float("hidden_dropout_prob", default: 0.5))
+        attentionDropout = Float(try h.float("attn_dropout_prob", default: 0.5))
+        initializerRange = Float(try h.float("initializer_range", default: 0.02))
+        loss = try h.string("loss", default: "ce", allowed: ["ce", "bce"])
+        sequence = try SequenceSettings(&h)
+        training = try TrainerSettings(&h, batchSize: 128)
+        guard hidden > 0, inner > 0, layers >= 0, heads > 0, hidden % heads == 0 else {
+            throw HyperparameterError.outOfRange("hidden_size/n_heads", "hidden_size must be a positive multiple of n_heads")
+        }
+        guard (0..<1).contains(hiddenDropout), (0..<1).contains(attentionDropout) else {
+            throw HyperparameterError.outOfRange("hidden_dropout_prob/attn_dropout_prob", "must be in [0, 1)")
+        }
+    }
+
+    public func fit(_ data: TrainingData, context: TrainingContext) throws {
+        itemCount = data.itemCount
+        var rng = SeededGenerator(seed: context.seed)
+        itemTable = Tensor(parameter: gaussianTable(rows: data.itemCount, cols: hidden, std: initializerRange, rng: &rng))
+        positionTable = Tensor(parameter: gaussianTable(rows: sequence.maxLength, cols: hidden, std: initializerRange, rng: &rng))
+        inputNorm = LayerNormParameters(width: hidden)
+        blocks = (0..<layers).map { _ in TransformerBlock(width: hidden, inner: inner, std: initializerRange, rng: &rng) }
+        histories = UserSequences(data.interactions, userCount: data.userCount)
+        history = try SequenceTrainer(settings: training, maxLength: sequence.maxLength)
+            .fit(self, data: data, sequences: histories, context: context)
+    }
+
+    /// The hidden states `[sequences · length, hidden]` of left-padded `inputs`; dropout only when `seed` is given.
+    func encode(_ inputs: [Int32], length: Int, seed: UInt64?) -> Tensor {
+        var rng = seed.map { SeededGenerator(seed: $0) }
+        func drop(_ x: Tensor, _ rate: Float) -> Tensor {
+            guard rate > 0, rng != nil else { return x }
+            return Tensor.dropout(x, rate: rate, rng: &rng!)
+        }
+        var x = Tensor.addPositionEmbeddings(Tensor.embeddingLookup(itemTable, ids: inputs), positions: positionTable, length: length)
+        x = drop(inputNorm.apply(x), hiddenDropout)
+        let mask = AttentionMask(causal: true, keyPadding: inputs.map { $0 < 0 })
+        for block in blocks {
+            x = block.apply(x, length: length, heads: heads, mask: mask, attentionDropout: rng == nil ? 0 : attentionDropout,
+                            attentionSeed: rng?.next() ?? 0, dropout: drop(_:_:), hiddenDropout: hiddenDropout)
+        }
+        return x
+    }
+
+    public func batchLoss(_ batch: SequenceBatch, seed: UInt64) -> Tensor {
+        let states = Tensor.gather(encode(batch.inputs, length: batch.length, seed: seed), rows: batch.targetPositions)
+        return loss == "ce"
+            ? Loss.softmaxCrossEntropy(hidden: states, itemTable: itemTable, targets: batch.targetItems)
+            : Loss.sampledBinaryCrossEntropy(hidden: states, itemTable: itemTable, positives: batch.targetItems,
+                                             negatives: batch.negatives)
+    }
+
+    public func nextItemScores(_ sequences: [ArraySlice<Int32>], into out: UnsafeMutableBufferPointer<Float>) {
+        let length = sequence.maxLength
+        let inputs = sequences.flatMap { UserSequences.leftPadded($0, maxLength: length) }
+        let states = encode(inputs, length: length, seed: nil).value
+        // The newest item sits at the last position of every row.
+        let last = Matrix(rows: sequences.count, cols: hidden,
+                          values: (0..<sequences.count).flatMap { Array(states.row($0 * length + length - 1)) })
+        scoreItems(hidden: last, itemTable: itemTable.value, into: out)
+    }
+}
+
+/// LayerNorm's gain (ones) and bias (zeros), `[1, width]` each.
+struct LayerNormParameters {
+    let gain: Tensor
+    let bias: Tensor
+
+    init(width: Int) {
+        gain = Tensor(parameter: Matrix(rows: 1, cols: width, repeating: 1))
+        bias = Tensor(parameter: Matrix(rows: 1, cols: width))
+    }
+
+    var parameters: [Tensor] { [gain, bias] }
+
+    func apply(_ x: Tensor) -> Tensor { Tensor.layerNorm(x, gain: gain, bias: bias) }
+}
+
+/// One post-norm transformer encoder block (Vaswani et al. 2017; RecBole's `TransformerLayer`):
+/// x ← LN(x + Drop(Attention(x)·W_O)), then x ← LN(x + Drop(GELU(x·W_1 + b_1)·W_2 + b_2)).
+struct TransformerBlock {
+    let query, key, value, output: (weight: Tensor, bias: Tensor)
+    let expand, contract: (weight: Tensor, bias: Tensor)
+    let attentionNorm, feedForwardNorm: LayerNormParameters
+
+    init(width: Int, inner: Int, std: Float, rng: inout SeededGenerator) {
+        func layer(_ input: Int, _ output: Int) -> (weight: Tensor, bias: Tensor) {
+            (Tensor(parameter: gaussianTable(rows: input, cols: output, std: std, rng: &rng)), Tensor(parameter: Matrix(rows: 1, cols: output)))
+        }
+        query = layer(width, width); key = layer(width, width); value = layer(width, width); output = layer(width, width)
+        expand = layer(width, inner); contract = layer(inner, width)
+        attentionNorm = LayerNormParameters(width: width)
+        feedForwardNorm = LayerNormParameters(width: width)
+    }
+
+    var parameters: [Tensor] {
+        [query, key, value, output, expand, contract].flatMap { [$0.weight, $0.bias] } + attentionNorm.parameters + feedForwardNorm.parameters
+    }
+
+    func apply(_ x: Tensor, length: Int, heads: Int, mask: AttentionMask, attentionDropout: Float, attentionSeed: UInt64,
+               dropout: (Tensor, Float) -> Tensor, hiddenDropout: Float) -> Tensor {
+        func linear(_ input: Tensor, _ layer: (weight: Tensor, bias: Tensor)) -> Tensor {
+            Tensor.linear(input, weight: layer.weight, bias: layer.bias)
+        }
+        let attended = Tensor.multiHeadAttention(query: linear(x, query), key: linear(x, key), value: linear(x, value),
+                                                 length: length, heads: heads, mask: mask, dropout: attentionDropout, seed: attentionSeed)
+        let y = attentionNorm.apply(x + dropout(linear(attended, output), hiddenDropout))
+        let z = linear(Tensor.gelu(linear(y, expand)), contract)
+        return feedForwardNorm.apply(y + dropout(z, hiddenDropout))
+    }
+}

@@ -1,0 +1,107 @@
+import Testing
+import Foundation
+import AffinityCore
+import AffinityData
+import AffinityEval
+@testable import AffinityModels
+
+/// Sequences, the leave-one-out protocol of sequential models, and that SASRec (both losses) and GRU4Rec learn.
+@Suite struct SequentialModelTests {
+    /// A fixture where order is everything: each user walks the items in a cycle, i → i + 1 (mod items), from a random
+    /// start, so every item is about as popular as any other and MostPop ranks the next item by chance.
+    func cycleSplit(users: Int = 120, items: Int = 40, length: Int = 14) throws -> DataSplit {
+        var rng = SeededGenerator(seed: 3)
+        var u: [Int32] = [], i: [Int32] = [], t: [Double] = []
+        for user in 0..<users {
+            let start = rng.nextInt(below: items)
+            for step in 0..<length {
+                u.append(Int32(user)); i.append(Int32((start + step) % items)); t.append(Double(1000 * user + step))
+            }
+        }
+        let dataset = Dataset(name: "cycle", users: IDMap(rawIDs: (0..<users).map { "u\($0)" }),
+                              items: IDMap(rawIDs: (0..<items).map { "i\($0)" }),
+                              interactions: Interactions(users: u, items: i, timestamps: t))
+        return try DataSplit.make(dataset, strategy: .leaveOneOut, seed: 1)
+    }
+
+    /// Hit@10 on the test item, predicted from the training history plus the validation item, ranking every item.
+    func sequentialHit(_ model: any SequentialRecommender, _ split: DataSplit) -> Double {
+        model.histories.append(split.valid)
+        return RankingEvaluator(cutoffs: [10], metrics: [.hit]).evaluate(model, target: split.testMatrix, exclude: []).metrics["hit@10"]!
+    }
+
+    func mostPopHit(_ split: DataSplit) throws -> Double {
+        var h = Hyperparameters()
+        let pop = try ModelRegistry.make("mostpop", hyperparameters: &h)
+        try pop.fit(TrainingData(split: split), context: TrainingContext())
+        return RankingEvaluator(cutoffs: [10], metrics: [.hit])
+            .evaluate(pop, target: split.testMatrix, exclude: [split.trainMatrix, split.validMatrix]).metrics["hit@10"]!
+    }
+
+    @Test func sequencesAreOrderedByTimeWithStableTies() {
+        // User 0: items 5 (t=3), 6 (t=1), 7 (t=1), 8 (t=2): ties at t=1 keep the data's order, 6 before 7.
+        let inter = Interactions(users: [0, 0, 1, 0, 0], items: [5, 6, 9, 7, 8], timestamps: [3, 1, 0, 1, 2])
+        var s = UserSequences(inter, userCount: 2)
+        #expect(s.items == [[6, 7, 8, 5], [9]])
+        #expect(s.times[0] == [1, 1, 2, 3])
+        s.append(Interactions(users: [0], items: [2], timestamps: [9]))
+        #expect(s.items[0] == [6, 7, 8, 5, 2])
+        #expect(UserSequences.leftPadded([1, 2, 3][...], maxLength: 5) == [-1, -1, 1, 2, 3])
+        #expect(UserSequences.leftPadded([1, 2, 3, 4][...], maxLength: 2) == [3, 4])
+    }
+
+    @Test func windowsMakeEveryLaterItemATargetOnce() {
+        // 12 items, 4 inputs per window: [7, 12), [3, 8), [0, 4): targets 8…11, 4…7, 1…3.
+        let w = UserSequences.windows(count: 12, maxLength: 4)
+        #expect(w == [7..<12, 3..<8, 0..<4])
+        let targets = w.flatMap { Array(($0.lowerBound + 1)..<$0.upperBound) }.sorted()
+        #expect(targets == Array(1..<12))
+        #expect(UserSequences.windows(count: 1, maxLength: 4).isEmpty)
+    }
+
+    @Test func leaveOneOutOnAHandBuiltExample() throws {
+        // u0: a(1) b(2) c(2) d(3): c ties with b and comes later in the data, so d is test, c valid, a b train.
+        let dataset = Dataset(name: "hand", users: IDMap(rawIDs: ["u0", "u1"]), items: IDMap(rawIDs: ["a", "b", "c", "d"]),
+                              interactions: Interactions(users: [0, 0, 0, 1, 0, 1], items: [1, 0, 2, 0, 3, 1], timestamps: [2, 1, 2, 5, 3, 4]))
+        let split = try DataSplit.make(dataset, strategy: .leaveOneOut, seed: 0)
+        #expect(split.test.users == [1, 0] && split.test.items == [0, 3])
+        #expect(split.valid.users == [0] && split.valid.items == [2])
+        var histories = UserSequences(split.train, userCount: 2)
+        #expect(histories.items == [[0, 1], [1]])
+        histories.append(split.valid)
+        #expect(histories.items == [[0, 1, 2], [1]])
+    }
+
+    /// Causality: changing a later item cannot change an earlier position's hidden state.
+    @Test func sasRecIsCausal() throws {
+        var h = Hyperparameters(["hidden_size": "8", "inner_size": "16", "n_heads": "2", "max_seq_length": "5", "epochs": "0"])
+        let model = try SASRec(&h)
+        try model.fit(TrainingData(split: try cycleSplit(users: 4, items: 10, length: 6)), context: TrainingContext())
+        let a = model.encode([-1, 3, 4, 5, 6], length: 5, seed: nil).value
+        let b = model.encode([-1, 3, 4, 9, 1], length: 5, seed: nil).value
+        for r in 0..<3 { #expect(a.row(r) == b.row(r), "position \(r)") }
+        #expect(a.row(3) != b.row(3))
+        // And the padding in front does not leak: one more padded position changes nothing after it.
+        let c = model.encode([-1, -1, 4, 5, 6], length: 5, seed: nil).value
+        let d = model.encode([-1, 9, 4, 5, 6], length: 5, seed: nil).value
+        #expect(c.row(4) != d.row(4))
+    }
+
+    @Test(arguments: ["sasrec:ce", "sasrec:bce", "gru4rec:ce"])
+    func learnsTheNextItem(_ variant: String) throws {
+        let parts = variant.split(separator: ":").map(String.init)
+        let split = try cycleSplit()
+        var settings = ["epochs": "25", "max_seq_length": "8", "learning_rate": "0.01", "train_batch_size": "64"]
+        if parts[0] == "sasrec" {
+            settings.merge(["hidden_size": "16", "inner_size": "32", "n_layers": "1", "hidden_dropout_prob": "0.1",
+                            "attn_dropout_prob": "0.1", "loss": parts[1]]) { $1 }
+        } else {
+            settings.merge(["embedding_size": "16", "hidden_size": "16", "dropout_prob": "0.1"]) { $1 }
+        }
+        var h = Hyperparameters(settings)
+        let model = try ModelRegistry.make(parts[0], hyperparameters: &h)
+        try model.fit(TrainingData(split: split), context: TrainingContext(seed: 7))
+        let ours = sequentialHit(model as! any SequentialRecommender, split), floor = try mostPopHit(split)
+        #expect(ours > floor + 0.3, "\(variant): hit@10 \(ours) vs MostPop \(floor)")
+    }
+}
