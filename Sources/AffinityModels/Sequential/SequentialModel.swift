@@ -85,7 +85,7 @@ public struct SequenceTrainer {
         let sampler = InteractionSampler(userItems: data.userItems, seed: context.seed)
         let root = SeededGenerator(seed: context.seed)
         let batches = (windows.count + settings.batchSize - 1) / settings.batchSize
-        var best: (score: Double, epoch: Int, values: [Matrix])? = nil
+        var best: BestEpoch? = nil
         var sinceBest = 0
         var reports: [EpochReport] = []
         for epoch in 0..<settings.epochs {
@@ -113,25 +113,9 @@ public struct SequenceTrainer {
             let elapsed = ContinuousClock.now - start
             var report = EpochReport(epoch: epoch, loss: lossSum / Double(max(batches, 1)),
                                      seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-            if settings.evalStep > 0, (epoch + 1) % settings.evalStep == 0, let validate = context.validate {
-                let metrics = validate(model)
-                report.validation = metrics
-                guard let score = metrics[settings.validMetric] else {
-                    throw TrainingError.unknownMetric(settings.validMetric, Array(metrics.keys).sorted())
-                }
-                if best == nil || score >= best!.score {  // RecBole's rule: ties improve
-                    best = (score, epoch, model.parameters.map(\.value))
-                    sinceBest = 0
-                } else {
-                    sinceBest += 1
-                }
-            }
-            if context.monitorStep > 0, (epoch + 1) % context.monitorStep == 0, let monitor = context.monitor {
-                report.monitored = monitor(model)
-            }
+            try settings.validateAndMonitor(epoch: epoch, scorer: model, parameters: model.parameters, context: context,
+                                            report: &report, best: &best, sinceBest: &sinceBest)
             reports.append(report)
-            context.log(String(format: "epoch %d: loss %.4f, %.2f s", epoch, report.loss, report.seconds)
-                        + (report.validation.map { " valid \(settings.validMetric) \(String(format: "%.4f", $0[settings.validMetric] ?? .nan))" } ?? ""))
             context.onEpoch?(report)
         }
         if let best {

@@ -166,28 +166,9 @@ public struct Trainer {
             let elapsed = ContinuousClock.now - start
             var report = EpochReport(epoch: epoch, loss: lossSum / Double(max(batches, 1)),
                                      seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-            if settings.evalStep > 0, (epoch + 1) % settings.evalStep == 0, let validate = context.validate {
-                let metrics = validate(model)
-                report.validation = metrics
-                guard let score = metrics[settings.validMetric] else {
-                    throw TrainingError.unknownMetric(settings.validMetric, Array(metrics.keys).sorted())
-                }
-                // RecBole's rule (`early_stopping` in recbole/utils/utils.py): a tie counts as an improvement
-                // (the later epoch is kept), and training stops after more than `stopping_step` misses.
-                if best == nil || score >= best!.score {
-                    best = (score, epoch, model.parameters.map(\.value))
-                    sinceBest = 0
-                } else {
-                    sinceBest += 1
-                }
-            }
-            if context.monitorStep > 0, (epoch + 1) % context.monitorStep == 0, let monitor = context.monitor {
-                report.monitored = monitor(model)
-            }
+            try settings.validateAndMonitor(epoch: epoch, scorer: model, parameters: model.parameters, context: context,
+                                            report: &report, best: &best, sinceBest: &sinceBest)
             reports.append(report)
-            context.log(String(format: "epoch %d: loss %.4f, %.2f s", epoch, report.loss, report.seconds)
-                        + (report.validation.map { " valid \(settings.validMetric) \(String(format: "%.4f", $0[settings.validMetric] ?? .nan))" } ?? "")
-                        + (report.monitored.map { m in " | curve " + m.keys.sorted().map { "\($0) \(String(format: "%.4f", m[$0]!))" }.joined(separator: ", ") } ?? ""))
             context.onEpoch?(report)
             if let checkpoint = context.checkpoint {
                 try save(to: checkpoint, epoch: epoch, model: model, optimizer: optimizer, reports: reports, best: best, sinceBest: sinceBest)
@@ -199,6 +180,38 @@ public struct Trainer {
             context.log("restored best epoch \(best.epoch) (valid \(settings.validMetric) \(String(format: "%.4f", best.score)))")
         }
         return reports
+    }
+}
+
+/// The best validated epoch so far: its score, number and parameter values.
+public typealias BestEpoch = (score: Double, epoch: Int, values: [Matrix])
+
+extension TrainerSettings {
+    /// The end of an epoch shared by the trainers: validation every `eval_step` epochs with RecBole's early-stopping
+    /// bookkeeping (`early_stopping` in recbole/utils/utils.py: a tie counts as an improvement, so the later epoch is
+    /// kept; training stops after more than `stopping_step` misses), the learning curve (`TrainingContext.monitor`),
+    /// and the epoch's log line.
+    func validateAndMonitor(epoch: Int, scorer: any Scorer, parameters: [Tensor], context: TrainingContext,
+                            report: inout EpochReport, best: inout BestEpoch?, sinceBest: inout Int) throws {
+        if evalStep > 0, (epoch + 1) % evalStep == 0, let validate = context.validate {
+            let metrics = validate(scorer)
+            report.validation = metrics
+            guard let score = metrics[validMetric] else {
+                throw TrainingError.unknownMetric(validMetric, Array(metrics.keys).sorted())
+            }
+            if best == nil || score >= best!.score {
+                best = (score, epoch, parameters.map(\.value))
+                sinceBest = 0
+            } else {
+                sinceBest += 1
+            }
+        }
+        if context.monitorStep > 0, (epoch + 1) % context.monitorStep == 0, let monitor = context.monitor {
+            report.monitored = monitor(scorer)
+        }
+        context.log(String(format: "epoch %d: loss %.4f, %.2f s", epoch, report.loss, report.seconds)
+                    + (report.validation.map { " valid \(validMetric) \(String(format: "%.4f", $0[validMetric] ?? .nan))" } ?? "")
+                    + (report.monitored.map { m in " | curve " + m.keys.sorted().map { "\($0) \(String(format: "%.4f", m[$0]!))" }.joined(separator: ", ") } ?? ""))
     }
 }
 
