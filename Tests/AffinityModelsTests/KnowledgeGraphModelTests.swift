@@ -129,8 +129,8 @@ func movieLensWithFacts() throws -> (DataSplit, ItemKnowledgeGraph) {
 
     @Test func kgatLearnsAndBeatsMostPop() throws {
         let (split, graph) = try movieLensWithFacts()
-        let model = try fitted("kgat", ["epochs": "6", "embedding_size": "16", "kg_embedding_size": "16", "layers": "16,8",
-                                        "learning_rate": "0.01"], split, graph)
+        let model = try fitted("kgat", ["epochs": "3", "embedding_size": "16", "kg_embedding_size": "8", "layers": "16,8",
+                                        "learning_rate": "0.01", "kg_batch_size": "8192", "train_batch_size": "4096"], split, graph)
         let pop = try fitted("mostpop", [:], split, graph)
         #expect(testNDCG(model, split) > testNDCG(pop, split) * 1.05, "kgat \(testNDCG(model, split)) vs mostpop \(testNDCG(pop, split))")
     }

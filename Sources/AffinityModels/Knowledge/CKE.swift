@@ -65,7 +65,7 @@ public final class CKE: GradientModel, EmbeddingModel {
     public func batchWillStart(iteration: Int) { self.iteration = iteration }
 
     public func parametersDidChange() {
-        guard let graph else { return }
+        guard graph != nil else { return }
         // η_i + v_i for every item: the item rows of the entity table come first.
         var sum = itemTable.value
         for k in 0..<sum.storage.count { sum.storage[k] += entityTable.value.storage[k] }
