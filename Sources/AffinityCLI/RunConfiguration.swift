@@ -85,7 +85,8 @@ struct RunConfiguration {
     }
 
     static let generalKeys: Set<String> = ["seed", "split", "topk", "metrics", "fairness", "unbiased_eval", "unbiased_eval_power",
-                                           "unbiased_eval_clip", "threshold", "dedup", "user_core", "item_core", "train_noise"]
+                                           "unbiased_eval_clip", "threshold", "dedup", "user_core", "item_core", "train_noise",
+                                           "knowledge_graph"]
     static let modalityPrefix = "modality."
 
     /// Keys read by the run itself, not by a model: the general keys and `modality.NAME`.

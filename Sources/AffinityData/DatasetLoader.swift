@@ -195,8 +195,15 @@ public enum DatasetLoader {
                 dataset.itemTitles = dataset.itemAttributes[titleField.name]
             }
         }
+        // A knowledge graph when NAME.kg is present (with NAME.link's item ↔ entity map when that is too).
+        let kgPath = folder + "/" + name + ".kg", linkPath = folder + "/" + name + ".link"
+        if fileExists(kgPath) {
+            let (graph, kgSkipped) = try KnowledgeGraph.loadAtomic(kg: kgPath, link: fileExists(linkPath) ? linkPath : nil, options: options)
+            dataset.knowledgeGraph = graph
+            dataset.skipped.merge(kgSkipped)
+        }
         // Validate the other atomic files when present, so a broken file is reported at load time.
-        for ext in ["user", "kg", "link"] {
+        for ext in ["user"] {
             let p = folder + "/" + name + "." + ext
             if fileExists(p) {
                 var r = AtomicFileReader(path: p, options: options)
@@ -283,6 +290,13 @@ public enum DatasetLoader {
         var dataset = Dataset(name: baseName(folder), users: IDMap(rawIDs: userRaw.map(String.init)),
                               items: IDMap(rawIDs: itemRaw.map(String.init)), interactions: inter, predefinedSplit: parts)
         dataset.skipped = skipped
+        // KGAT's repository layout adds kg_final.txt, whose entity i is item i.
+        let kgPath = folder + "/kg_final.txt"
+        if fileExists(kgPath) {
+            let (graph, kgSkipped) = try KnowledgeGraph.loadKGAT(kgPath, itemIDs: dataset.items.rawIDs, options: options)
+            dataset.knowledgeGraph = graph
+            dataset.skipped.merge(kgSkipped)
+        }
         return dataset
     }
 

@@ -20,6 +20,8 @@ public enum ModelRegistry {
         FREEDOM.self,
         BM3.self,
         SIGE.self,
+        CKE.self,
+        KGAT.self,
     ]
 
     public static var names: [String] { models.map { $0.name } }
