@@ -107,8 +107,9 @@ struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "models", abstract: "List the available models.")
 
     func run() throws {
-        var table = TextTable(["model", "servable", "description"])
-        for m in ModelRegistry.models { table.add([m.name, m is any EmbeddingModel.Type ? "yes" : "", m.summary]) }
+        var table = TextTable(["model", "task", "servable", "description"])
+        for m in ModelRegistry.models { table.add([m.name, "ranking", m is any EmbeddingModel.Type ? "yes" : "", m.summary]) }
+        for m in ContextModelRegistry.models { table.add([m.name, "ctr", "", m.summary]) }
         print(table.render())
     }
 }

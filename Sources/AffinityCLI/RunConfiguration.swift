@@ -3,6 +3,7 @@ import AffinityCore
 import AffinityData
 import AffinityEval
 import AffinityModels
+import Foundation
 import Yams
 #if canImport(Glibc)
 import Glibc
@@ -84,13 +85,18 @@ struct RunConfiguration {
         return t.split(separator: ",").map { $0.trimmingCharacters(in: " ") }.joined(separator: ",")
     }
 
-    static let generalKeys: Set<String> = ["seed", "split", "topk", "metrics", "fairness", "unbiased_eval", "unbiased_eval_power",
-                                           "unbiased_eval_clip", "threshold", "dedup", "user_core", "item_core", "train_noise",
-                                           "knowledge_graph"]
+    static let generalKeys: Set<String> = Set(["seed", "split", "topk", "metrics", "fairness", "unbiased_eval", "unbiased_eval_power",
+                                               "unbiased_eval_clip", "threshold", "dedup", "user_core", "item_core", "train_noise",
+                                               "knowledge_graph"])
+        .union(contextKeys)
+    /// General keys of `--task ctr`: the side fields to use (`user_fields`, `item_fields`); `threshold` labels rows there.
+    static let contextKeys: Set<String> = ["user_fields", "item_fields"]
     static let modalityPrefix = "modality."
 
     /// Keys read by the run itself, not by a model: the general keys and `modality.NAME`.
-    static func isGeneral(_ key: String) -> Bool { generalKeys.contains(key) || key.hasPrefix(modalityPrefix) }
+    static func isGeneral(_ key: String) -> Bool {
+        generalKeys.contains(key) || key.hasPrefix(modalityPrefix) || key == "threshold.rating"  // YAML's threshold: {rating: 4}
+    }
 
     /// `modality.NAME: SOURCE` settings as (name, source), by name.
     var modalities: [(name: String, source: String)] {
@@ -169,8 +175,10 @@ struct RunConfiguration {
     var preprocessing: Preprocessing {
         get throws {
             var p = Preprocessing()
-            if let t = values["threshold"] {
-                guard let v = Float(t) else { throw ValidationError("setting 'threshold': '\(t)' is not a number") }
+            if let t = values["threshold"] ?? values["threshold.rating"] {
+                // `rating:4` and `{rating: 4}` (RecBole's form) mean the same as `4`.
+                let bare = t.trimmingCharacters(in: "{").trimmingCharacters(in: "}").replacingOccurrences(of: "rating:", with: "")
+                guard let v = Float(bare.trimmingCharacters(in: " ")) else { throw ValidationError("setting 'threshold': '\(t)' is not a number") }
                 p.ratingThreshold = v
             }
             if let d = values["dedup"] {

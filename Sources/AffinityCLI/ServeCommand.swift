@@ -19,6 +19,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Model file written by `affinity train --save`.")
     var model: String
 
+    @Option(name: .long, help: "Click-through model file (`affinity train --task ctr --save`): answers POST /v1/score and re-ranks recommendations on ?rerank=ctr.")
+    var ctrModel: String?
+
     @Option(name: .long, help: "SQLite event store (created if missing).")
     var store: String
 
@@ -62,7 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
             guard (1...64).contains(ioThreads) else { throw ValidationError("--io-threads must be between 1 and 64") }
             settings.ioThreads = ioThreads
             if settings.apiKey == nil { logger.warning("no API key: write and admin routes will refuse every request") }
-            try await runServer(service: service, settings: settings)
+            let ranker = try ctrModel.map { try ContextScorer(ContextArtifact.read(from: $0)) }
+            try await runServer(service: service, settings: settings, ranker: ranker)
         }
     }
 }

@@ -28,6 +28,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Model name, or several separated by commas (see `affinity models`).")
     var model: String
 
+    @Option(name: .long, help: "ranking (top-K from interactions, the default) | ctr (click-through prediction on user and item features: labels from threshold=rating:V, AUC and LogLoss).")
+    var task: String = "ranking"
+
     @Option(name: .long, help: "YAML file of settings.")
     var config: String?
 
@@ -67,6 +70,14 @@ struct TrainCommand: ParsableCommand {
         if let seed { overrides.append("seed=\(seed)") }
         if let split { overrides.append("split=\(split)") }
         let run = try RunConfiguration(configFile: config, overrides: overrides)
+        switch task {
+        case "ctr": return try executeContext(run: run)
+        case "ranking":
+            for key in RunConfiguration.contextKeys where run.values[key] != nil {
+                throw ValidationError("setting '\(key)' applies to --task ctr only")
+            }
+        default: throw ValidationError("--task: '\(task)' is not ranking or ctr")
+        }
         let modelNames = model.split(separator: ",").map { $0.trimmingCharacters(in: " ") }
         let types = try modelNames.map { try ModelRegistry.type(named: $0) }
         let names = types.map { $0.name }

@@ -1,6 +1,6 @@
 /// RecBole's atomic files (`.inter`, `.item`, `.user`, `.kg`, `.link`): tab-separated, UTF-8, with a
 /// typed header `name:type` where type is `token`, `token_seq`, `float` or `float_seq`.
-public enum AtomicFieldType: String, Sendable {
+public enum AtomicFieldType: String, Sendable, Codable {
     case token, tokenSeq = "token_seq", float, floatSeq = "float_seq"
 }
 

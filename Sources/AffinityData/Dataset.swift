@@ -18,6 +18,11 @@ public struct Dataset: Sendable {
     /// Item metadata by field name (e.g. `genres`, `title`, `tags`), one string per dense item index
     /// (empty when an item has none): what the built-in featurisers turn into modalities.
     public var itemAttributes: [String: [String]] = [:]
+    /// Typed fields of the `.user` file (every field but `user_id`), one value per dense user index (empty when a
+    /// user has no row): the user side of click-through features.
+    public var userFields: [FieldColumn] = []
+    /// Typed fields of the `.item` file (every field but `item_id`), one value per dense item index.
+    public var itemFields: [FieldColumn] = []
     /// Modalities that came with the data (`NAME_feat.npy` beside it), by name → path; used when none are
     /// given explicitly.
     public var bundledModalities: [String: String] = [:]
@@ -81,7 +86,26 @@ public struct Dataset: Sendable {
         out.bundledModalities = bundledModalities
         out.knowledgeGraph = knowledgeGraph
         out.itemAttributes = itemAttributes.mapValues { v in (0..<itemCount).filter { itemSeen[$0] }.map { v[$0] } }
+        out.userFields = userFields.map { $0.keeping(userSeen) }
+        out.itemFields = itemFields.map { $0.keeping(itemSeen) }
         return out
+    }
+}
+
+/// One typed field of a side file (`.user`, `.item`), one text value per dense user or item index (empty when
+/// absent). `token_seq` values are space-separated tokens, as in RecBole; `float` values parse as numbers.
+public struct FieldColumn: Sendable, Equatable {
+    public var name: String
+    public var type: AtomicFieldType
+    public var values: [String]
+
+    public init(name: String, type: AtomicFieldType, values: [String]) {
+        self.name = name; self.type = type; self.values = values
+    }
+
+    /// The values of the indices whose flag is set, in order.
+    func keeping(_ kept: [Bool]) -> FieldColumn {
+        FieldColumn(name: name, type: type, values: values.indices.filter { kept[$0] }.map { values[$0] })
     }
 }
 

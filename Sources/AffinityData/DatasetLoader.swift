@@ -194,6 +194,14 @@ public enum DatasetLoader {
             if let titleField = table.fields.first(where: { $0.name.contains("title") }) {
                 dataset.itemTitles = dataset.itemAttributes[titleField.name]
             }
+            dataset.itemFields = try fieldColumns(table, idField: "item_id", ids: ids, map: items)
+        }
+        let userPath = folder + "/" + name + ".user"
+        if fileExists(userPath) {
+            var userReader = AtomicFileReader(path: userPath, options: options)
+            let table = try userReader.readTable()
+            dataset.skipped.merge(userReader.skipped)
+            dataset.userFields = try fieldColumns(table, idField: "user_id", ids: try table.column("user_id"), map: users)
         }
         // A knowledge graph when NAME.kg is present (with NAME.link's item ↔ entity map when that is too).
         let kgPath = folder + "/" + name + ".kg", linkPath = folder + "/" + name + ".link"
@@ -202,16 +210,24 @@ public enum DatasetLoader {
             dataset.knowledgeGraph = graph
             dataset.skipped.merge(kgSkipped)
         }
-        // Validate the other atomic files when present, so a broken file is reported at load time.
-        for ext in ["user"] {
-            let p = folder + "/" + name + "." + ext
-            if fileExists(p) {
-                var r = AtomicFileReader(path: p, options: options)
-                try r.forEachRow { _, _, _ in }
-                dataset.skipped.merge(r.skipped)
-            }
+        // A NAME.link without a NAME.kg is unused, but still validated, so a broken file is reported at load time.
+        if fileExists(linkPath) && !fileExists(kgPath) {
+            var r = AtomicFileReader(path: linkPath, options: options)
+            try r.forEachRow { _, _, _ in }
+            dataset.skipped.merge(r.skipped)
         }
         return dataset
+    }
+
+    /// Every field of a side table but its id, as typed columns by dense index; rows of ids the interactions
+    /// never mention are dropped.
+    static func fieldColumns(_ table: AtomicTable, idField: String, ids: [String], map: IDMap) throws -> [FieldColumn] {
+        try table.fields.filter { $0.name != idField }.map { field in
+            let values = try table.column(field.name)
+            var byIndex = [String](repeating: "", count: map.count)
+            for (id, value) in zip(ids, values) { if let d = map.dense(id) { byIndex[Int(d)] = value } }
+            return FieldColumn(name: field.name, type: field.type, values: byIndex)
+        }
     }
 
     /// Appends the interactions of one `.inter` file (RecBole's field names user_id, item_id, and optional

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOPosix
+import AffinityServing
 
 /// Settings of `affinity serve`.
 public struct ServerSettings: Sendable {
@@ -34,6 +35,7 @@ public enum Routes {
         ("DELETE", "/v1/users/{id}"),
         ("POST", "/v1/admin/retrain"),
         ("GET", "/v1/admin/status"),
+        ("POST", "/v1/score"),
     ]
 }
 
@@ -103,6 +105,20 @@ struct EventBatch: Decodable {
     }
 }
 
+/// `POST /v1/score`: click probabilities of candidate items for a user, with optional raw user field values.
+struct ScoreBody: Decodable {
+    let user: FlexibleID
+    let items: [FlexibleID]
+    let context: [String: FlexibleID]?
+}
+
+struct ScoreJSON: Encodable {
+    struct Entry: Encodable { let item: String; let probability: Float }
+    let user: String
+    let model: String
+    let scores: [Entry]
+}
+
 struct EventsJSON: Encodable { let accepted: Int; let firstId: Int64?; let lastId: Int64?; let usersUpdated: Int }
 struct DeleteJSON: Encodable { let user: String; let eventsDeleted: Int; let unlearning: String; let modelVersion: Int }
 struct RetrainJSON: Encodable { let status: String }
@@ -137,7 +153,10 @@ struct ServiceMiddleware<Context: RequestContext>: RouterMiddleware {
 // MARK: Routes
 
 /// Builds the router of the service.
-public func makeRouter(service: RecommendationService, settings: ServerSettings, metrics: RequestMetrics) -> Router<BasicRequestContext> {
+/// Builds the router of the service; `ranker` (a click-through model, `serve --ctr-model`) answers `POST /v1/score`
+/// and re-ranks recommendations on `?rerank=ctr`.
+public func makeRouter(service: RecommendationService, settings: ServerSettings, metrics: RequestMetrics,
+                       ranker: ContextScorer? = nil) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: ServiceMiddleware(metrics: metrics, logger: service.logger))
 
@@ -186,7 +205,48 @@ public func makeRouter(service: RecommendationService, settings: ServerSettings,
             default: throw APIError(.badRequest, "exclude_seen must be true or false, got '\(text)'")
             }
         }
-        return await recommendationsResponse(service: service, user: user, k: k, excludeSeen: excludeSeen)
+        switch request.uri.queryParameters.get("rerank") {
+        case nil, "none":
+            return await recommendationsResponse(service: service, user: user, k: k, excludeSeen: excludeSeen)
+        case "ctr":
+            guard let ranker else { throw APIError(.badRequest, "rerank=ctr needs a click-through model (serve --ctr-model)") }
+            var candidates = max(k, 100)
+            if let text = request.uri.queryParameters.get("candidates") {
+                guard let n = Int(text), n >= k, n <= settings.maxK else {
+                    throw APIError(.badRequest, "candidates must be an integer between k and \(settings.maxK), got '\(text)'")
+                }
+                candidates = n
+            }
+            // Generate then rank: the retrieval model's top candidates, ordered by the click-through model.
+            var result = await service.recommendations(user: user, k: candidates, excludeSeen: excludeSeen)
+            let probabilities = ranker.score(user: user, items: result.items.map(\.id))
+            let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1) }.prefix(k)
+            result.titles = result.titles.map { titles in order.map { titles[$0] } }
+            result.items = order.map { (result.items[$0].id, probabilities[$0]) }
+            return rankingResponse(subject: ("user", user), result, source: true)
+        case let other?:
+            throw APIError(.badRequest, "rerank must be 'ctr' or 'none', got '\(other)'")
+        }
+    }
+
+    router.post("/v1/score") { request, _ -> Response in
+        if settings.keyedReads { try authorize(request) }
+        guard let ranker else { throw APIError(.notFound, "no click-through model is loaded (serve --ctr-model)") }
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: settings.maxBodyBytes) } catch {
+            throw APIError(.contentTooLarge, "request body is larger than \(settings.maxBodyBytes) bytes")
+        }
+        let score: ScoreBody
+        do { score = try JSONDecoder().decode(ScoreBody.self, from: Data(buffer: body)) } catch {
+            throw APIError(.badRequest, "invalid score request: \(describe(error))")
+        }
+        guard score.items.count <= settings.maxBatch else {
+            throw APIError(.contentTooLarge, "a request scores at most \(settings.maxBatch) items, got \(score.items.count)")
+        }
+        let items = score.items.map(\.value)
+        let probabilities = ranker.score(user: score.user.value, items: items, context: score.context?.mapValues(\.value) ?? [:])
+        return jsonResponse(ScoreJSON(user: score.user.value, model: ranker.name,
+                                      scores: zip(items, probabilities).map { ScoreJSON.Entry(item: $0, probability: $1) }))
     }
 
     router.get("/v1/items/:id/similar") { request, context -> Response in
@@ -334,9 +394,9 @@ private func path(_ keys: [CodingKey]) -> String {
 }
 
 /// Runs the service until SIGTERM or SIGINT; in-flight requests finish, then the store is closed.
-public func runServer(service: RecommendationService, settings: ServerSettings) async throws {
+public func runServer(service: RecommendationService, settings: ServerSettings, ranker: ContextScorer? = nil) async throws {
     let metrics = RequestMetrics()
-    let router = makeRouter(service: service, settings: settings, metrics: metrics)
+    let router = makeRouter(service: service, settings: settings, metrics: metrics, ranker: ranker)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, settings.ioThreads))
     let app = Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "affinity"),
                           eventLoopGroupProvider: .shared(group), logger: service.logger)

@@ -309,7 +309,12 @@ import AffinityServing
             #expect(!scopes.isEmpty, "\(file) scopes no model")
             for model in scopes {
                 var h = Hyperparameters(run.hyperparameters(for: model))
-                _ = try ModelRegistry.make(model, hyperparameters: &h)  // throws on an unknown model or setting
+                if let context = try? ContextModelRegistry.type(named: model) {
+                    _ = try context.init(&h)
+                    try h.checkAllRead(model: model)
+                } else {
+                    _ = try ModelRegistry.make(model, hyperparameters: &h)  // throws on an unknown model or setting
+                }
             }
             _ = try run.cutoffs
         }
@@ -337,6 +342,7 @@ import AffinityServing
         #expect(try readmeNames(bullet: "- Models:") == all)
         let servable = Set(ModelRegistry.models.filter { $0 is any EmbeddingModel.Type }.map { $0.name })
         #expect(try readmeNames(bullet: "- `--save` writes any embedding model") == servable)
+        #expect(try readmeNames(bullet: "- Click-through models") == Set(ContextModelRegistry.names))
     }
 
     /// Every model with settings has `configs/NAME.yaml`, and every config's file name is a registered model
@@ -344,7 +350,7 @@ import AffinityServing
     @Test func configsMatchTheRegistry() throws {
         let folder = Fixtures.repositoryRoot + "/configs"
         let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }
-        let names = Set(ModelRegistry.models.map { $0.name })
+        let names = Set(ModelRegistry.models.map { $0.name } + ContextModelRegistry.names)
         for file in files {
             let model = String(file.dropLast(5).split(separator: "-").first ?? "")
             #expect(names.contains(model), "configs/\(file) names no registered model")
@@ -353,6 +359,9 @@ import AffinityServing
             var h = Hyperparameters([:])
             _ = try type.init(&h)
             guard !h.effective.isEmpty else { continue }  // nothing to configure (MostPop)
+            #expect(files.contains(type.name + ".yaml"), "configs/\(type.name).yaml is missing")
+        }
+        for type in ContextModelRegistry.models {  // every click-through model has settings
             #expect(files.contains(type.name + ".yaml"), "configs/\(type.name).yaml is missing")
         }
     }
