@@ -31,12 +31,21 @@ public struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "Item features NAME=PATH.npy (rows follow PATH.items.txt when present) or NAME=builtin:genres|builtin:text[:D] (repeatable). Default: NAME_feat.npy files beside the data.")
     var modality: [String] = []
 
+    @Option(name: .long, help: "An item knowledge graph: a RecBole NAME.kg file (NAME.link beside it maps items to entities) or KGAT's kg_final.txt (entity i is item i). Default: NAME.kg / kg_final.txt beside the data.")
+    var knowledgeGraph: String?
+
     @Flag(name: .long, help: "Skip malformed lines instead of stopping (their count is reported).")
     var skipBadLines = false
 
+    /// NAME.link beside NAME.kg, when it exists.
+    static func linkFile(besides kgPath: String) -> String? {
+        let link = String(kgPath.dropLast(3)) + ".link"
+        return DatasetLoader.fileExists(link) ? link : nil
+    }
+
     public func load() throws -> Dataset {
         let options = ReadOptions(skipBadLines: skipBadLines)
-        let loaded: Dataset
+        var loaded: Dataset
         switch (dataset, data) {
         case (let name?, nil):
             guard let builtin = BuiltinDataset.named(name) else {
@@ -71,6 +80,14 @@ public struct DataOptions: ParsableArguments {
             throw ValidationError("give --dataset NAME or --data PATH")
         case (.some, .some):
             throw ValidationError("give either --dataset or --data, not both")
+        }
+        if let path = knowledgeGraph {
+            guard DatasetLoader.fileExists(path) else { throw DataError(file: path, .fileNotFound) }
+            let (graph, skipped) = path.hasSuffix(".kg")
+                ? try KnowledgeGraph.loadAtomic(kg: path, link: Self.linkFile(besides: path), options: options)
+                : try KnowledgeGraph.loadKGAT(path, itemIDs: loaded.items.rawIDs, options: options)
+            loaded.knowledgeGraph = graph
+            loaded.skipped.merge(skipped)
         }
         if loaded.skipped.count > 0 {
             let first = loaded.skipped.examples.first.map { " (first: \($0))" } ?? ""

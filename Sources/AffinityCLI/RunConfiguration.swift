@@ -87,7 +87,7 @@ struct RunConfiguration {
 
     static let generalKeys: Set<String> = Set(["seed", "split", "topk", "metrics", "fairness", "unbiased_eval", "unbiased_eval_power",
                                                "unbiased_eval_clip", "threshold", "dedup", "user_core", "item_core", "train_noise",
-                                               "exclude_history"])
+                                               "knowledge_graph", "exclude_history"])
         .union(contextKeys)
     /// General keys of `--task ctr`: the side fields to use (`user_fields`, `item_fields`); `threshold` labels rows there.
     static let contextKeys: Set<String> = ["user_fields", "item_fields"]

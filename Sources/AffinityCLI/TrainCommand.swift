@@ -134,7 +134,15 @@ struct TrainCommand: ParsableCommand {
 
         let modalities = try data.modalities(for: dataset, settings: run.modalities)
         for m in modalities { log("modality \(m.name): \(m.features.cols)-d from \(m.source)") }
-        let training = TrainingData(split: split, modalities: modalities)
+        var training = TrainingData(split: split, modalities: modalities)
+        if let graph = dataset.knowledgeGraph {
+            let aligned = graph.aligned(to: dataset.items)
+            // knowledge_graph=false: the same items with every fact removed (the ablation of what the graph adds).
+            let keep = try run.bool("knowledge_graph", default: true)
+            training.knowledgeGraph = keep ? aligned : aligned.withoutFacts
+            log("knowledge graph: \(aligned.entityCount) entities, \(aligned.relationCount) relations with inverses, " +
+                "\(aligned.tripleCount) triples; \(aligned.linkedItems) of \(dataset.itemCount) items linked" + (keep ? "" : " (facts removed)"))
+        }
         // Cold-start items: rank only the held-out items of each part; models that cannot score items
         // without interactions are reported as unable.
         var coldCandidates: (valid: [Bool], test: [Bool])? = nil

@@ -121,11 +121,11 @@ public enum BLAS {
     /// Row blocks of `C` on separate workers: each block is an independent single-threaded product.
     private static func sgemmByRows(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, block: Int = splitBlock
     ) {
         let pointers = UnsafeSendable((a, b, c))
         singleThreaded {
-            Parallel.forEachChunk(0..<m, minimumChunk: splitBlock) { rows in
+            Parallel.forEachChunk(0..<m, minimumChunk: block) { rows in
                 let (a, b, c) = pointers.value
                 // Rows of op(A): rows of A, or columns of A when it is transposed.
                 let aRows = transA ? a + rows.lowerBound : a + rows.lowerBound * lda
@@ -141,7 +141,7 @@ public enum BLAS {
     /// the same whatever the thread count and are summed in order, so the result does not depend on it.
     private static func sgemmByDepth(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, block splitBlock: Int = splitBlock
     ) {
         let pieces = (k + splitBlock - 1) / splitBlock
         var partials = [Float](repeating: 0, count: pieces * m * n)
@@ -170,6 +170,35 @@ public enum BLAS {
                 }
             }
         }
+    }
+
+    /// `op(A) · op(B)` for the products of a network layer over a mini-batch (`[batch, in] · [in, out]`, its input
+    /// gradient `[batch, out] · [in, out]ᵀ` and its weight gradient `[batch, in]ᵀ · [batch, out]`), on Affinity's
+    /// workers with BLAS single-threaded: batch rows split in pieces of at least `block` (products of rows), or the
+    /// batch dimension cut into fixed pieces of `block` whose partial products are summed in order (the weight
+    /// gradient, `transA`). A batch is too short for `matmul`'s splits (they start at 4,096 rows) and OpenBLAS's own
+    /// threads spin-wait (`sched_yield`) between such products, taking the cores from the elementwise work around
+    /// them. Results do not depend on the thread count.
+    public static func batchMatmul(_ a: Matrix, _ b: Matrix, transA: Bool = false, transB: Bool = false, block: Int = 256) -> Matrix {
+        let m = transA ? a.cols : a.rows, ka = transA ? a.rows : a.cols
+        let kb = transB ? b.cols : b.rows, n = transB ? b.rows : b.cols
+        precondition(ka == kb, "batchMatmul: inner dimensions \(ka) and \(kb) differ")
+        guard Parallel.threads > 1, (transA ? ka : m) >= 2 * block, m > 0, n > 0, ka > 0 else { return matmul(a, b, transA: transA, transB: transB) }
+        var c = Matrix(uninitializedRows: m, cols: n)
+        a.storage.withUnsafeBufferPointer { pa in
+            b.storage.withUnsafeBufferPointer { pb in
+                c.storage.withUnsafeMutableBufferPointer { pc in
+                    if transA {
+                        sgemmByDepth(transA: true, transB: transB, m: m, n: n, k: ka, alpha: 1, a: pa.baseAddress!, lda: a.cols,
+                                     b: pb.baseAddress!, ldb: b.cols, beta: 0, c: pc.baseAddress!, ldc: n, block: block)
+                    } else {
+                        sgemmByRows(transA: false, transB: transB, m: m, n: n, k: ka, alpha: 1, a: pa.baseAddress!, lda: a.cols,
+                                    b: pb.baseAddress!, ldb: b.cols, beta: 0, c: pc.baseAddress!, ldc: n, block: block)
+                    }
+                }
+            }
+        }
+        return c
     }
 
     /// Returns `op(A) · op(B)` as a new matrix.

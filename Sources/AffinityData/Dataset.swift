@@ -28,6 +28,9 @@ public struct Dataset: Sendable {
     public var bundledModalities: [String: String] = [:]
     /// Lines skipped under `--skip-bad-lines`, over all files read.
     public var skipped = SkippedLines()
+    /// Facts about the items (RecBole `.kg`/`.link`, KGAT `kg_final.txt`) when the data has them; keyed by raw
+    /// ids, so filtering interactions leaves it valid.
+    public var knowledgeGraph: KnowledgeGraph?
 
     public init(name: String, users: IDMap, items: IDMap, interactions: Interactions,
                 itemTitles: [String]? = nil, predefinedSplit: [SplitPart]? = nil) {
@@ -81,6 +84,7 @@ public struct Dataset: Sendable {
                           predefinedSplit: predefinedSplit.map { s in positions.map { s[$0] } })
         out.skipped = skipped
         out.bundledModalities = bundledModalities
+        out.knowledgeGraph = knowledgeGraph
         out.itemAttributes = itemAttributes.mapValues { v in (0..<itemCount).filter { itemSeen[$0] }.map { v[$0] } }
         out.userFields = userFields.map { $0.keeping(userSeen) }
         out.itemFields = itemFields.map { $0.keeping(itemSeen) }

@@ -203,14 +203,18 @@ public enum DatasetLoader {
             dataset.skipped.merge(userReader.skipped)
             dataset.userFields = try fieldColumns(table, idField: "user_id", ids: try table.column("user_id"), map: users)
         }
-        // Validate the other atomic files when present, so a broken file is reported at load time.
-        for ext in ["kg", "link"] {
-            let p = folder + "/" + name + "." + ext
-            if fileExists(p) {
-                var r = AtomicFileReader(path: p, options: options)
-                try r.forEachRow { _, _, _ in }
-                dataset.skipped.merge(r.skipped)
-            }
+        // A knowledge graph when NAME.kg is present (with NAME.link's item ↔ entity map when that is too).
+        let kgPath = folder + "/" + name + ".kg", linkPath = folder + "/" + name + ".link"
+        if fileExists(kgPath) {
+            let (graph, kgSkipped) = try KnowledgeGraph.loadAtomic(kg: kgPath, link: fileExists(linkPath) ? linkPath : nil, options: options)
+            dataset.knowledgeGraph = graph
+            dataset.skipped.merge(kgSkipped)
+        }
+        // A NAME.link without a NAME.kg is unused, but still validated, so a broken file is reported at load time.
+        if fileExists(linkPath) && !fileExists(kgPath) {
+            var r = AtomicFileReader(path: linkPath, options: options)
+            try r.forEachRow { _, _, _ in }
+            dataset.skipped.merge(r.skipped)
         }
         return dataset
     }
@@ -302,6 +306,13 @@ public enum DatasetLoader {
         var dataset = Dataset(name: baseName(folder), users: IDMap(rawIDs: userRaw.map(String.init)),
                               items: IDMap(rawIDs: itemRaw.map(String.init)), interactions: inter, predefinedSplit: parts)
         dataset.skipped = skipped
+        // KGAT's repository layout adds kg_final.txt, whose entity i is item i.
+        let kgPath = folder + "/kg_final.txt"
+        if fileExists(kgPath) {
+            let (graph, kgSkipped) = try KnowledgeGraph.loadKGAT(kgPath, itemIDs: dataset.items.rawIDs, options: options)
+            dataset.knowledgeGraph = graph
+            dataset.skipped.merge(kgSkipped)
+        }
         return dataset
     }
 

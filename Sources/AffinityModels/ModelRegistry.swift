@@ -20,6 +20,8 @@ public enum ModelRegistry {
         FREEDOM.self,
         BM3.self,
         SIGE.self,
+        CKE.self,
+        KGAT.self,
         SASRec.self,
         GRU4Rec.self,
     ]

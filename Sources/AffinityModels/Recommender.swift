@@ -15,6 +15,8 @@ public struct TrainingData: Sendable {
     /// Item feature matrices (image, text, genres …), rows in item order; empty for models that do not
     /// use content.
     public var modalities: [Modality]
+    /// Facts about the items (knowledge-graph models need them), in item order; nil when the data has none.
+    public var knowledgeGraph: ItemKnowledgeGraph?
 
     public init(userCount: Int, itemCount: Int, interactions: Interactions, modalities: [Modality] = []) {
         self.userCount = userCount
@@ -27,6 +29,15 @@ public struct TrainingData: Sendable {
 
     public init(split: DataSplit, modalities: [Modality] = []) {
         self.init(userCount: split.userCount, itemCount: split.itemCount, interactions: split.train, modalities: modalities)
+    }
+
+    /// The knowledge graph, or an error naming the model that needs it.
+    public func requireKnowledgeGraph(for model: String) throws -> ItemKnowledgeGraph {
+        guard let graph = knowledgeGraph else { throw ModelError.missingKnowledgeGraph(model) }
+        guard graph.itemCount == itemCount else {
+            throw ModelError.tooLarge("the knowledge graph has \(graph.itemCount) items for \(itemCount)")
+        }
+        return graph
     }
 
     /// The modalities, or an error naming the model that needs them.
@@ -87,6 +98,7 @@ public enum ModelError: Error, CustomStringConvertible {
     case tooLarge(String)
     case notFitted(String)
     case missingModalities(String)
+    case missingKnowledgeGraph(String)
 
     public var description: String {
         switch self {
@@ -94,6 +106,8 @@ public enum ModelError: Error, CustomStringConvertible {
             return "unknown model '\(name)' (available: \(ModelRegistry.names.joined(separator: ", ")))"
         case .tooLarge(let why): return why
         case .notFitted(let name): return "model '\(name)' has not been fitted"
+        case .missingKnowledgeGraph(let name):
+            return "model '\(name)' needs an item knowledge graph: give --knowledge-graph PATH (a RecBole .kg file, with .link beside it, or KGAT's kg_final.txt) or put NAME.kg and NAME.link beside the data"
         case .missingModalities(let name):
             return "model '\(name)' needs item features: give --modality NAME=PATH.npy or NAME=builtin:genres|builtin:text (or put NAME_feat.npy files beside the data)"
         }

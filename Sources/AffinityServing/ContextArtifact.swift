@@ -6,7 +6,7 @@ import AffinityModels
 /// A trained click-through model as a file (`affinity train --task ctr --save`), which `affinity serve
 /// --ctr-model` loads to score candidates.
 ///
-/// Layout (little-endian), version 1, framed like `ModelArtifact` (same atomic write, same CRC-32 check):
+/// Layout (little-endian), version 1, framed as `FramedFile`:
 ///
 ///     "AFFCTR01"            8 bytes   magic
 ///     format version        UInt32
@@ -67,58 +67,23 @@ public struct ContextArtifact: Sendable {
         try self.init(header: header, parameters: parameters)
     }
 
+    static let frame = FramedFile(magic: magic, formatVersion: formatVersion, kind: "click-through model")
+
     public func write(to path: String) throws {
-        let json = try JSONEncoder().encode(header)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(24 + json.count + 4 * parameters.reduce(0) { $0 + $1.storage.count })
-        bytes += Self.magic
-        appendLittleEndian(Self.formatVersion, to: &bytes)
-        appendLittleEndian(UInt32(json.count), to: &bytes)
-        bytes += json
-        for p in parameters { appendArray(p.storage, to: &bytes) }
-        let crc = bytes.withUnsafeBytes { CRC32.checksum($0) }
-        appendLittleEndian(crc, to: &bytes)
-        try bytes.withUnsafeBytes { try DurableFile.write($0, to: path) }
+        try Self.frame.write(to: path, header: header, bodyBytes: 4 * parameters.reduce(0) { $0 + $1.storage.count }) { bytes in
+            for p in parameters { appendArray(p.storage, to: &bytes) }
+        }
     }
 
     public static func read(from path: String) throws -> ContextArtifact {
-        let bytes: [UInt8]
-        do { bytes = try DurableFile.read(path) } catch let error as DataError {
-            throw ArtifactError(path: path, reason: error.reasonText)
-        }
-        return try decode(bytes, path: path)
+        try decode(FramedFile.read(path), path: path)
     }
 
     public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws -> ContextArtifact {
         func fail(_ why: String) -> ArtifactError { ArtifactError(path: path, reason: why) }
-        guard bytes.count >= 16, Array(bytes[0..<8]) == magic else {
-            throw fail("not an Affinity click-through model file (bad magic bytes)")
-        }
-        var cursor = ByteCursor(bytes: bytes, offset: 8)
-        let version: UInt32 = cursor.scalar()
-        guard version == formatVersion else {
-            throw fail("unsupported click-through model format version \(version) (this build reads version \(formatVersion))")
-        }
-        let headerLength = Int(cursor.scalar() as UInt32)
-        guard headerLength <= bytes.count - cursor.offset else {
-            throw fail("truncated: header needs \(headerLength) bytes, file has \(bytes.count - cursor.offset) left")
-        }
-        let header: Header
-        do { header = try JSONDecoder().decode(Header.self, from: Data(bytes[cursor.offset..<(cursor.offset + headerLength)])) } catch {
-            throw fail("corrupted header (\(error))")
-        }
-        cursor.offset += headerLength
-        guard header.shapes.allSatisfy({ $0.count == 2 && $0[0] >= 0 && $0[1] >= 0 }) else { throw fail("corrupted header (parameter shapes)") }
-        let floats = header.shapes.reduce(0) { $0 + $1[0] * $1[1] }
-        let expected = cursor.offset + 4 * floats + 4
-        guard bytes.count == expected else {
-            throw fail(bytes.count < expected ? "truncated: expected \(expected) bytes, found \(bytes.count)"
-                                              : "expected \(expected) bytes, found \(bytes.count) (trailing data)")
-        }
-        let stored = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: expected - 4, as: UInt32.self) }
-        let computed = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(expected - 4)])) }
-        guard UInt32(littleEndian: stored) == computed else {
-            throw fail("checksum mismatch: the file is corrupted")
+        var (header, cursor) = try frame.decode(bytes, path: path, as: Header.self) { header in
+            guard header.shapes.allSatisfy({ $0.count == 2 && $0[0] >= 0 && $0[1] >= 0 }) else { throw fail("corrupted header (parameter shapes)") }
+            return 4 * header.shapes.reduce(0) { $0 + $1[0] * $1[1] }
         }
         let parameters = header.shapes.map { shape in Matrix(rows: shape[0], cols: shape[1], values: cursor.array(shape[0] * shape[1]) as [Float]) }
         do { return try ContextArtifact(header: header, parameters: parameters) } catch { throw fail("shapes disagree with the header") }

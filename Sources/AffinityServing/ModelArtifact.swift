@@ -16,8 +16,7 @@ import AffinityData
 ///     training items        Int32     interactions
 ///     CRC-32                UInt32    over every byte before it
 ///
-/// The file is written atomically (temporary file, fsync, rename). Reading checks magic, version, sizes
-/// and checksum before anything is used, so a truncated or corrupted file is an error, never a crash.
+/// Framed as `FramedFile` (atomic write; magic, version, sizes and checksum checked before anything is used).
 public struct ModelArtifact: Sendable {
     public static let magic: [UInt8] = Array("AFFMODEL".utf8)
     public static let formatVersion: UInt32 = 1
@@ -86,67 +85,34 @@ public struct ModelArtifact: Sendable {
         self.training = Interactions(users: training.users, items: training.items)
     }
 
+    static let frame = FramedFile(magic: magic, formatVersion: formatVersion, kind: "model")
+
     // MARK: Writing
 
     public func write(to path: String) throws {
-        let json = try JSONEncoder().encode(header)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(24 + json.count + 4 * (userEmbeddings.storage.count + itemEmbeddings.storage.count + 2 * training.count))
-        bytes += Self.magic
-        appendLittleEndian(Self.formatVersion, to: &bytes)
-        appendLittleEndian(UInt32(json.count), to: &bytes)
-        bytes += json
-        appendArray(userEmbeddings.storage, to: &bytes)
-        appendArray(itemEmbeddings.storage, to: &bytes)
-        appendArray(training.users, to: &bytes)
-        appendArray(training.items, to: &bytes)
-        let crc = bytes.withUnsafeBytes { CRC32.checksum($0) }
-        appendLittleEndian(crc, to: &bytes)
-        try bytes.withUnsafeBytes { try DurableFile.write($0, to: path) }
+        let body = 4 * (userEmbeddings.storage.count + itemEmbeddings.storage.count + 2 * training.count)
+        try Self.frame.write(to: path, header: header, bodyBytes: body) { bytes in
+            appendArray(userEmbeddings.storage, to: &bytes)
+            appendArray(itemEmbeddings.storage, to: &bytes)
+            appendArray(training.users, to: &bytes)
+            appendArray(training.items, to: &bytes)
+        }
     }
 
     // MARK: Reading
 
     public static func read(from path: String) throws -> ModelArtifact {
-        let bytes: [UInt8]
-        do { bytes = try DurableFile.read(path) } catch let error as DataError {
-            throw ArtifactError(path: path, reason: error.reasonText)
-        }
-        return try decode(bytes, path: path)
+        try decode(FramedFile.read(path), path: path)
     }
 
     public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws -> ModelArtifact {
         func fail(_ why: String) -> ArtifactError { ArtifactError(path: path, reason: why) }
-        guard bytes.count >= 16, Array(bytes[0..<8]) == magic else {
-            throw fail("not an Affinity model file (bad magic bytes)")
+        var (header, cursor) = try frame.decode(bytes, path: path, as: Header.self) { header in
+            let d = header.dimension, n = header.interactionCount
+            guard d > 0, n >= 0 else { throw fail("corrupted header (dimension \(d), interactions \(n))") }
+            return 4 * (header.userIDs.count * d + header.itemIDs.count * d + 2 * n)
         }
-        var cursor = ByteCursor(bytes: bytes, offset: 8)
-        let version: UInt32 = cursor.scalar()
-        guard version == formatVersion else {
-            throw fail("unsupported model format version \(version) (this build reads version \(formatVersion))")
-        }
-        let headerLength = Int(cursor.scalar() as UInt32)
-        guard headerLength <= bytes.count - cursor.offset else {
-            throw fail("truncated: header needs \(headerLength) bytes, file has \(bytes.count - cursor.offset) left")
-        }
-        let header: Header
-        do { header = try JSONDecoder().decode(Header.self, from: Data(bytes[cursor.offset..<(cursor.offset + headerLength)])) } catch {
-            throw fail("corrupted header (\(error))")
-        }
-        cursor.offset += headerLength
         let d = header.dimension, users = header.userIDs.count, items = header.itemIDs.count, n = header.interactionCount
-        guard d > 0, n >= 0 else { throw fail("corrupted header (dimension \(d), interactions \(n))") }
-        let expected = cursor.offset + 4 * (users * d + items * d + 2 * n) + 4
-        guard bytes.count == expected else {
-            throw fail(bytes.count < expected
-                ? "truncated: expected \(expected) bytes, found \(bytes.count)"
-                : "expected \(expected) bytes, found \(bytes.count) (trailing data)")
-        }
-        let stored = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: expected - 4, as: UInt32.self) }
-        let computed = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(expected - 4)])) }
-        guard UInt32(littleEndian: stored) == computed else {
-            throw fail("checksum mismatch (stored \(hex(stored)), computed \(hex(computed))): the file is corrupted")
-        }
         let userValues: [Float] = cursor.array(users * d)
         let itemValues: [Float] = cursor.array(items * d)
         let trainUsers: [Int32] = cursor.array(n)
@@ -170,5 +136,3 @@ public struct ArtifactError: Error, CustomStringConvertible, Sendable {
     public let reason: String
     public var description: String { "\(path): \(reason)" }
 }
-
-private func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }

@@ -87,6 +87,10 @@ let gradientCases: [String: GradientCase] = [
     "normalizeWithinRows": GradientCase(shapes: [(8, 1)], fill: { abs($0) + 0.2 }) { p in
         Tensor.normalizeWithinRows(SparsePattern(square.matrix), values: p[0])
     },
+    // Segments of 2, 0, 3, 1 and 2 entries (an empty one included), scores spread over [-3, 3).
+    "segmentSoftmax": GradientCase(shapes: [(8, 1)], fill: { 3 * $0 }) { p in
+        Tensor.segmentSoftmax(p[0], start: [0, 2, 2, 5, 6, 8])
+    },
     "scaled by a learnable scalar": GradientCase(shapes: [(3, 4), (1, 1)]) { Tensor.scaled($0[0], by: $0[1]) },
     // Positive entries (rows must have positive sums): |x| + 0.2.
     "symmetricNormalizeDense": GradientCase(shapes: [(4, 4)], fill: { abs($0) + 0.2 }) { Tensor.symmetricNormalizeDense($0[0]) },

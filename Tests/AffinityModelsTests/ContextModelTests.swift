@@ -72,4 +72,26 @@ enum ContextFixture {
         try copy.restore(schema: schema, parameters: model.parameterValues)
         #expect(copy.predict(parts[2]) == probabilities)
     }
+
+    /// OptInter's memorised crosses: a cross bucket the training rows hold fewer than `cross_min_count` times reads
+    /// the shared row while training, and after the fit holds a copy of it (so model files need no vocabulary);
+    /// the searched architecture names one method per field pair.
+    @Test func optInterSharesOneRowAmongRareCrosses() throws {
+        let parts = ContextFixture.data().randomSplit(ratios: [0.8, 0.1, 0.1], seed: 3)
+        var h = Hyperparameters(Self.settings("optinter").merging(["architecture": Array(repeating: "memorize", count: 10).joined(separator: ","),
+                                                                   "cross_min_count": "3"]) { $1 })
+        let model = try OptInter(&h)
+        try model.fit(parts[0], valid: parts[1], context: TrainingContext(seed: 7))
+        let table = model.parameterValues[3]  // after the field embeddings' table, linear weights and bias
+        #expect(table.rows == 4096 + 1)
+        let d = table.cols, shared = Array(table.storage[(4096 * d)...])
+        let copies = (0..<4096).filter { b in Array(table.storage[(b * d)..<((b + 1) * d)]) == shared }.count
+        // 5 fields, 10 pairs, 2,400 rows: most of the 4,096 buckets are never or rarely hit; frequent ones are trained.
+        #expect(copies > 2048 && copies < 4096, "\(copies) buckets hold the shared row")
+
+        var search = Hyperparameters(Self.settings("optinter"))
+        let searched = try OptInter(&search)
+        try searched.fit(parts[0], valid: parts[1], context: TrainingContext(seed: 7))
+        #expect(searched.architecture?.count == 10 && searched.pairNames.count == 10)
+    }
 }

@@ -31,6 +31,9 @@ import AffinityTestSupport
         ("lattice", ["embedding_size": "4", "knn_k": "3", "reg_weight": "0.1", "lambda_coeff": "0.5"]),
         ("lattice", ["embedding_size": "4", "knn_k": "3", "reg_weight": "0.1", "lambda_coeff": "0.5", "dense_graph": "true"]),
         ("bm3", ["embedding_size": "4", "n_layers": "2", "dropout": "0.3", "reg_weight": "0.1"]),
+        // Knowledge-graph models read the small graph below; KGAT's collaborative phase with the attention fixed.
+        ("cke", ["embedding_size": "4", "kg_embedding_size": "3", "reg_weight": "0.1", "kg_reg_weight": "0.1"]),
+        ("kgat", ["embedding_size": "4", "kg_embedding_size": "3", "layers": "4,3", "mess_dropout": "0", "reg_weight": "0.1"]),
         ("sige", ["embedding_size": "4", "knn_k": "2", "eps": "0.3", "view_weight": "0.5", "anchor_weight": "0.5", "fuse_weight": "0.5", "reg_weight": "0.1"]),
     ]
 
@@ -41,12 +44,19 @@ import AffinityTestSupport
         Modality(name: "text", features: Matrix(rows: 5, cols: 2, values: [1, 0, 0.7, 0.7, 0, 1, -0.6, 0.8, 0.95, -0.3]), source: "test"),
     ]
 
+    /// Facts about the 5 items: items 0–3 linked, item 4 not; entities 5 and 6 are not items; relations 0, 1 and
+    /// their inverses 2, 3.
+    static let knowledgeGraph = ItemKnowledgeGraph(
+        itemCount: 5, entityCount: 7, relationCount: 4, linkedItems: 4,
+        heads: [0, 1, 1, 2, 3, 5, 5, 6, 6, 6], relations: [0, 0, 1, 1, 0, 2, 2, 2, 3, 3], tails: [5, 5, 6, 6, 6, 0, 1, 3, 1, 2])
+
     @Test(arguments: 0..<models.count)
     func batchLossGradientMatchesFiniteDifferences(_ index: Int) throws {
         let (name, settings) = Self.models[index]
         // 4 users × 5 items.
-        let data = TrainingData(userCount: 4, itemCount: 5, interactions: Interactions(
+        var data = TrainingData(userCount: 4, itemCount: 5, interactions: Interactions(
             users: [0, 0, 1, 1, 2, 2, 3, 3, 3], items: [0, 1, 1, 2, 2, 3, 0, 3, 4]), modalities: Self.modalities)
+        data.knowledgeGraph = Self.knowledgeGraph
         var h = Hyperparameters(settings.merging(["epochs": "0"]) { a, _ in a })
         let model = try ModelRegistry.make(name, hyperparameters: &h) as! any GradientModel
         try model.fit(data, context: TrainingContext(seed: 3))

@@ -31,7 +31,7 @@ struct Harness {
     let app: Application<RouterResponder<BasicRequestContext>>
     let folder: String
 
-    init(artifact: ModelArtifact? = nil, settings: ServerSettings? = nil) throws {
+    init(artifact: ModelArtifact? = nil, settings: ServerSettings? = nil, ranker: ContextScorer? = nil) throws {
         folder = Fixtures.temporaryFolder("serve")
         let a = try artifact ?? fixtureArtifact()
         try a.write(to: folder + "/model.affinity")
@@ -40,7 +40,7 @@ struct Harness {
         var s = settings ?? ServerSettings()
         if settings == nil { s.apiKey = apiKey }
         s.maxBodyBytes = min(s.maxBodyBytes, 64 << 10)
-        app = Application(router: makeRouter(service: service, settings: s, metrics: RequestMetrics()))
+        app = Application(router: makeRouter(service: service, settings: s, metrics: RequestMetrics(), ranker: ranker))
     }
 }
 

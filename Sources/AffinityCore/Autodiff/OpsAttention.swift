@@ -45,26 +45,30 @@ extension Tensor {
         // The inverted-dropout multipliers of P, same layout (empty without dropout).
         let keepScale: [Float] = dropout > 0 ? dropoutMask(rows: sequences * heads * length, cols: length, rate: dropout, seed: seed).storage : []
         var out = Matrix(rows: rows, cols: d)
-        let padding = mask.keyPadding, causal = mask.causal
+        let padding = mask.keyPadding ?? [], causal = mask.causal
+        // The loops below read raw pointers only (no optional or bounds-checked array access per entry): with
+        // AutoInt's 7 fields × 8 columns per head, that bookkeeping cost more than the arithmetic.
         query.value.storage.withUnsafeBufferPointer { qs in
         key.value.storage.withUnsafeBufferPointer { ks in
         value.value.storage.withUnsafeBufferPointer { vs in
         weights.withUnsafeMutableBufferPointer { ws in
         out.storage.withUnsafeMutableBufferPointer { os in
         keepScale.withUnsafeBufferPointer { ms in
+        padding.withUnsafeBufferPointer { pads in
             let p = UnsafeSendable((qs.baseAddress!, ks.baseAddress!, vs.baseAddress!, ws.baseAddress!, os.baseAddress!,
-                                    ms.isEmpty ? nil : ms.baseAddress))
+                                    ms.isEmpty ? nil : ms.baseAddress, pads.isEmpty ? nil : pads.baseAddress))
             Parallel.forEachChunk(0..<sequences, minimumChunk: 64) { chunk in
-                let (q, k, v, w, o, m) = p.value
+                let (q, k, v, w, o, m, pad) = p.value
                 for s in chunk {
                     for h in 0..<heads {
                         let column = h * headWidth
                         for i in 0..<length {
                             let qi = q + (s * length + i) * d + column
                             let wi = w + ((s * heads + h) * length + i) * length
+                            let visible = causal ? i + 1 : length
                             var maximum = -Float.infinity
                             for j in 0..<length {
-                                if (causal && j > i) || (padding?[s * length + j] ?? false) { wi[j] = -.infinity; continue }
+                                if j >= visible || (pad != nil && pad![s * length + j]) { wi[j] = -.infinity; continue }
                                 let kj = k + (s * length + j) * d + column
                                 var dot: Float = 0
                                 for c in 0..<headWidth { dot += qi[c] * kj[c] }
@@ -85,7 +89,7 @@ extension Tensor {
                             let mi = m.map { $0 + ((s * heads + h) * length + i) * length }
                             for j in 0..<length {
                                 wi[j] /= total
-                                let weight = wi[j] * (mi?[j] ?? 1)
+                                let weight = mi == nil ? wi[j] : wi[j] * mi![j]
                                 guard weight != 0 else { continue }
                                 let vj = v + (s * length + j) * d + column
                                 for c in 0..<headWidth { oi[c] += weight * vj[c] }
@@ -94,7 +98,7 @@ extension Tensor {
                     }
                 }
             }
-        } } } } } }
+        } } } } } } }
         return Tensor(out, inputs: [query, key, value]) { node in
             let g = node.grad!
             var dq = Matrix(rows: rows, cols: d), dk = Matrix(rows: rows, cols: d), dv = Matrix(rows: rows, cols: d)
@@ -111,7 +115,8 @@ extension Tensor {
                                         dqs.baseAddress!, dks.baseAddress!, dvs.baseAddress!, ms.isEmpty ? nil : ms.baseAddress))
                 Parallel.forEachChunk(0..<sequences, minimumChunk: 64) { chunk in
                     let (g, q, k, v, w, dq, dk, dv, m) = p.value
-                    var dWeights = [Float](repeating: 0, count: length)
+                    let dWeights = UnsafeMutablePointer<Float>.allocate(capacity: length)
+                    defer { dWeights.deallocate() }
                     for s in chunk {
                         for h in 0..<heads {
                             let column = h * headWidth
@@ -122,12 +127,13 @@ extension Tensor {
                                 var weighted: Float = 0
                                 for j in 0..<length {
                                     guard wi[j] != 0 else { dWeights[j] = 0; continue }
-                                    let keep = mi?[j] ?? 1
+                                    let keep: Float = mi == nil ? 1 : mi![j]
                                     let vj = v + (s * length + j) * d + column, dvj = dv + (s * length + j) * d + column
+                                    let scaled = wi[j] * keep
                                     var dot: Float = 0
                                     for c in 0..<headWidth {
                                         dot += gi[c] * vj[c]
-                                        dvj[c] += wi[j] * keep * gi[c]
+                                        dvj[c] += scaled * gi[c]
                                     }
                                     dWeights[j] = dot * keep
                                     weighted += wi[j] * dWeights[j]

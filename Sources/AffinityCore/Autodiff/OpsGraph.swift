@@ -1,4 +1,9 @@
 import AffinityKernels
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // Graph propagation as one fused op.
 
@@ -204,3 +209,67 @@ public struct DistinctRows: Sendable {
     }
 }
 
+
+/// Softmax over segments of an edge list: entries `start[s]..<start[s + 1]` form segment s (the outgoing edges
+/// of head s when the list is sorted by head, or the entries of CSR row s). KGAT's attention normalises each
+/// head's edge scores this way (Wang et al. 2019, eq. 5).
+public enum SegmentSoftmax {
+    /// y_p = exp(v_p − max_s) / Σ_{q in s} exp(v_q − max_s); an empty segment contributes nothing.
+    public static func forward(_ values: [Float], start: [Int]) -> [Float] {
+        precondition(start.first == 0 && start.last == values.count, "segment starts must cover the values")
+        var out = [Float](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { v in
+            out.withUnsafeMutableBufferPointer { o in
+                let p = UnsafeSendable((v.baseAddress, o.baseAddress))
+                Parallel.forEachChunk(0..<(start.count - 1), minimumChunk: 1024) { segments in
+                    let (v, o) = p.value
+                    for s in segments where start[s] < start[s + 1] {
+                        var largest = -Float.infinity
+                        for q in start[s]..<start[s + 1] { largest = max(largest, v![q]) }
+                        var sum: Float = 0
+                        for q in start[s]..<start[s + 1] {
+                            o![q] = expf(v![q] - largest)
+                            sum += o![q]
+                        }
+                        let inverse = 1 / sum
+                        for q in start[s]..<start[s + 1] { o![q] *= inverse }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The input gradient from the output y and its gradient g: dv_p = y_p (g_p − Σ_{q in s} g_q y_q).
+    public static func backward(output y: [Float], gradient g: [Float], start: [Int]) -> [Float] {
+        var dv = [Float](repeating: 0, count: y.count)
+        y.withUnsafeBufferPointer { y in
+            g.withUnsafeBufferPointer { g in
+                dv.withUnsafeMutableBufferPointer { d in
+                    let p = UnsafeSendable((y.baseAddress, g.baseAddress, d.baseAddress))
+                    Parallel.forEachChunk(0..<(start.count - 1), minimumChunk: 1024) { segments in
+                        let (y, g, d) = p.value
+                        for s in segments {
+                            var weighted: Float = 0
+                            for q in start[s]..<start[s + 1] { weighted += g![q] * y![q] }
+                            for q in start[s]..<start[s + 1] { d![q] = y![q] * (g![q] - weighted) }
+                        }
+                    }
+                }
+            }
+        }
+        return dv
+    }
+}
+
+extension Tensor {
+    /// `[nnz, 1]` values softmax-normalised within each segment `start[s]..<start[s + 1]` (`SegmentSoftmax`).
+    public static func segmentSoftmax(_ values: Tensor, start: [Int]) -> Tensor {
+        precondition(values.cols == 1 && values.rows == start.last, "segmentSoftmax: shape mismatch")
+        let y = SegmentSoftmax.forward(values.value.storage, start: start)
+        return Tensor(Matrix(rows: values.rows, cols: 1, values: y), inputs: [values]) { node in
+            let dv = SegmentSoftmax.backward(output: y, gradient: node.grad!.storage, start: start)
+            values.accumulate(Matrix(rows: values.rows, cols: 1, values: dv))
+        }
+    }
+}

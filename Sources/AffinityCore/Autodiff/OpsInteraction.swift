@@ -51,37 +51,49 @@ public struct EmbeddingBags: Sendable, Equatable {
 
 extension Tensor {
     /// One row per bag: out_b = Σ_{k ∈ bag b} w_k · table[r_k] (`[bags.count, d]`). Gradient: w_k · g_b
-    /// added into table row r_k (row-sparse for tables created with `sparseGradients`).
+    /// added into table row r_k (row-sparse for tables created with `sparseGradients`). Bags are independent:
+    /// workers take contiguous bags, forward and backward.
     public static func embeddingBags(_ table: Tensor, _ bags: EmbeddingBags) -> Tensor {
-        let d = table.cols, n = bags.count
+        let d = table.cols, n = bags.count, tableRows = table.rows
         var out = Matrix(rows: n, cols: d)
         table.value.storage.withUnsafeBufferPointer { t in
-            out.storage.withUnsafeMutableBufferPointer { o in
-                for b in 0..<n {
-                    let target = o.baseAddress! + b * d
-                    for k in Int(bags.offsets[b])..<Int(bags.offsets[b + 1]) {
-                        let r = Int(bags.rows[k]), w = bags.weights[k]
-                        precondition(r >= 0 && r < table.rows, "embeddingBags: row \(r) out of range")
-                        let source = t.baseAddress! + r * d
+        out.storage.withUnsafeMutableBufferPointer { o in
+        bags.offsets.withUnsafeBufferPointer { offsets in
+        bags.rows.withUnsafeBufferPointer { rows in
+        bags.weights.withUnsafeBufferPointer { weights in
+            let p = UnsafeSendable((t.baseAddress!, o.baseAddress!, offsets.baseAddress!, rows.baseAddress, weights.baseAddress))
+            Parallel.forEachChunk(0..<n, minimumChunk: 2048) { chunk in
+                let (t, o, offsets, rows, weights) = p.value
+                for b in chunk {
+                    let target = o + b * d
+                    for k in Int(offsets[b])..<Int(offsets[b + 1]) {
+                        let r = Int(rows![k]), w = weights![k]
+                        precondition(r >= 0 && r < tableRows, "embeddingBags: row \(r) out of range")
+                        let source = t + r * d
                         for c in 0..<d { target[c] += w * source[c] }
                     }
                 }
             }
-        }
+        } } } } }
         return Tensor(out, inputs: [table]) { node in
-            guard table.requiresGrad else { return }
+            guard table.requiresGrad, !bags.rows.isEmpty else { return }
             let g = node.grad!
             var rowGradients = Matrix(uninitializedRows: bags.rows.count, cols: d)
             g.storage.withUnsafeBufferPointer { gs in
-                rowGradients.storage.withUnsafeMutableBufferPointer { rg in
-                    for b in 0..<n {
-                        for k in Int(bags.offsets[b])..<Int(bags.offsets[b + 1]) {
-                            let w = bags.weights[k]
+            rowGradients.storage.withUnsafeMutableBufferPointer { rg in
+            bags.offsets.withUnsafeBufferPointer { offsets in
+            bags.weights.withUnsafeBufferPointer { weights in
+                let p = UnsafeSendable((gs.baseAddress!, rg.baseAddress!, offsets.baseAddress!, weights.baseAddress!))
+                Parallel.forEachChunk(0..<n, minimumChunk: 2048) { chunk in
+                    let (gs, rg, offsets, weights) = p.value
+                    for b in chunk {
+                        for k in Int(offsets[b])..<Int(offsets[b + 1]) {
+                            let w = weights[k]
                             for c in 0..<d { rg[k * d + c] = w * gs[b * d + c] }
                         }
                     }
                 }
-            }
+            } } } }
             table.accumulateRows(bags.rows, of: rowGradients)
         }
     }
@@ -98,14 +110,22 @@ extension Tensor {
     public static func rowSums(_ a: Tensor) -> Tensor {
         let n = a.rows, d = a.cols
         var out = Matrix(uninitializedRows: n, cols: 1)
-        for r in 0..<n {
-            var s: Float = 0
-            for c in 0..<d { s += a.value.storage[r * d + c] }
-            out.storage[r] = s
+        a.value.storage.withUnsafeBufferPointer { xs in
+            out.storage.withUnsafeMutableBufferPointer { o in
+                for r in 0..<n {
+                    var s: Float = 0
+                    for c in 0..<d { s += xs[r * d + c] }
+                    o[r] = s
+                }
+            }
         }
         return Tensor(out, inputs: [a]) { node in
             var da = Matrix(uninitializedRows: n, cols: d)
-            for r in 0..<n { for c in 0..<d { da.storage[r * d + c] = node.grad!.storage[r] } }
+            node.grad!.storage.withUnsafeBufferPointer { g in
+                da.storage.withUnsafeMutableBufferPointer { dst in
+                    for r in 0..<n { for c in 0..<d { dst[r * d + c] = g[r] } }
+                }
+            }
             a.accumulate(da)
         }
     }
@@ -113,7 +133,7 @@ extension Tensor {
     /// The factorisation machine's pairwise term (Rendle 2010, eq. 1 and lemma 3.1) for each row of `x`, which
     /// holds `fields` embeddings of width d side by side (`[batch, fields · d]`):
     /// Σ_{i<j} ⟨v_i, v_j⟩ = ½ Σ_k [(Σ_i v_ik)² − Σ_i v_ik²], in O(fields · d) per row instead of O(fields² · d).
-    /// Output `[batch, 1]`. Gradient: ∂/∂v_ik = g · (Σ_j v_jk − v_ik).
+    /// Output `[batch, 1]`. Gradient: ∂/∂v_ik = g · (Σ_j v_jk − v_ik). Rows are independent (workers take chunks).
     public static func factorizationMachine(_ x: Tensor, fields: Int) -> Tensor {
         precondition(fields > 0 && x.cols % fields == 0, "factorizationMachine: \(x.cols) columns are not \(fields) fields")
         let n = x.rows, d = x.cols / fields, width = x.cols
@@ -121,27 +141,37 @@ extension Tensor {
         // Σ_i v_ik per row, kept for the backward pass.
         var sums = [Float](repeating: 0, count: n * d)
         x.value.storage.withUnsafeBufferPointer { xs in
-            for r in 0..<n {
-                var squares: Float = 0
-                for f in 0..<fields {
-                    for k in 0..<d {
-                        let v = xs[r * width + f * d + k]
-                        sums[r * d + k] += v
-                        squares += v * v
+        sums.withUnsafeMutableBufferPointer { ss in
+        out.storage.withUnsafeMutableBufferPointer { o in
+            let p = UnsafeSendable((xs.baseAddress!, ss.baseAddress!, o.baseAddress!))
+            Parallel.forEachChunk(0..<n, minimumChunk: 1024) { chunk in
+                let (xs, sums, o) = p.value
+                for r in chunk {
+                    var squares: Float = 0
+                    for f in 0..<fields {
+                        for k in 0..<d {
+                            let v = xs[r * width + f * d + k]
+                            sums[r * d + k] += v
+                            squares += v * v
+                        }
                     }
+                    var squareOfSum: Float = 0
+                    for k in 0..<d { squareOfSum += sums[r * d + k] * sums[r * d + k] }
+                    o[r] = 0.5 * (squareOfSum - squares)
                 }
-                var squareOfSum: Float = 0
-                for k in 0..<d { squareOfSum += sums[r * d + k] * sums[r * d + k] }
-                out.storage[r] = 0.5 * (squareOfSum - squares)
             }
-        }
+        } } }
         return Tensor(out, inputs: [x]) { node in
-            let g = node.grad!
             var dx = Matrix(uninitializedRows: n, cols: width)
+            node.grad!.storage.withUnsafeBufferPointer { g in
             x.value.storage.withUnsafeBufferPointer { xs in
-                dx.storage.withUnsafeMutableBufferPointer { dxs in
-                    for r in 0..<n {
-                        let gr = g.storage[r]
+            sums.withUnsafeBufferPointer { ss in
+            dx.storage.withUnsafeMutableBufferPointer { dxs in
+                let p = UnsafeSendable((g.baseAddress!, xs.baseAddress!, ss.baseAddress!, dxs.baseAddress!))
+                Parallel.forEachChunk(0..<n, minimumChunk: 1024) { chunk in
+                    let (g, xs, sums, dxs) = p.value
+                    for r in chunk {
+                        let gr = g[r]
                         for f in 0..<fields {
                             for k in 0..<d {
                                 let i = r * width + f * d + k
@@ -150,28 +180,50 @@ extension Tensor {
                         }
                     }
                 }
-            }
+            } } } }
             x.accumulate(dx)
         }
     }
 
-    /// A fully connected layer, x · W + b, with `weight` `[in, out]` and `bias` `[1, out]` (one GEMM with the bias
-    /// added in place). Gradients: dx = g · Wᵀ, dW = xᵀ · g, db = Σ_rows g.
-    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    /// A fully connected layer, x · W + b, with `weight` `[in, out]` and `bias` `[1, out]`, and ReLU applied when
+    /// `relu` is set (one op: the bias and the activation are applied in place, the mask read back from the output).
+    /// Gradients, with g̃ = g ⊙ 1[y > 0] under ReLU (else g): dx = g̃ · Wᵀ, dW = xᵀ · g̃, db = Σ_rows g̃. The products
+    /// are `BLAS.batchMatmul`'s (mini-batch shapes on Affinity's workers).
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, relu: Bool = false) -> Tensor {
         precondition(x.cols == weight.rows && (bias.map { $0.rows == 1 && $0.cols == weight.cols } ?? true), "linear: shape mismatch")
-        var out = BLAS.matmul(x.value, weight.value)
-        if let bias {
-            let m = out.cols
+        var out = BLAS.batchMatmul(x.value, weight.value)
+        let n = out.rows, m = out.cols
+        if bias != nil || relu {
             out.storage.withUnsafeMutableBufferPointer { o in
-                bias.value.storage.withUnsafeBufferPointer { b in
-                    for r in 0..<out.rows { for c in 0..<m { o[r * m + c] += b[c] } }
+                (bias?.value.storage ?? [Float](repeating: 0, count: m)).withUnsafeBufferPointer { b in
+                    let p = UnsafeSendable((o.baseAddress!, b.baseAddress!))
+                    Parallel.forEachChunk(0..<n, minimumChunk: 512) { rows in
+                        let (o, b) = p.value
+                        // Branch-free loops (a select, not a jump per entry: about half the entries are clipped).
+                        if relu {
+                            for r in rows { for c in 0..<m { o[r * m + c] = max(o[r * m + c] + b[c], 0) } }
+                        } else {
+                            for r in rows { for c in 0..<m { o[r * m + c] += b[c] } }
+                        }
+                    }
                 }
             }
         }
         return Tensor(out, inputs: bias.map { [x, weight, $0] } ?? [x, weight]) { node in
-            let g = node.grad!
-            if x.requiresGrad { x.accumulate(BLAS.matmul(g, weight.value, transB: true)) }
-            if weight.requiresGrad { weight.accumulate(BLAS.matmul(x.value, g, transA: true)) }
+            var g = node.grad!
+            if relu {
+                g.storage.withUnsafeMutableBufferPointer { gs in
+                    node.value.storage.withUnsafeBufferPointer { ys in
+                        let p = UnsafeSendable((gs.baseAddress!, ys.baseAddress!))
+                        Parallel.forEachChunk(0..<(n * m), minimumChunk: 1 << 16) { range in
+                            let (gs, ys) = p.value
+                            for i in range { gs[i] = ys[i] > 0 ? gs[i] : 0 }
+                        }
+                    }
+                }
+            }
+            if x.requiresGrad { x.accumulate(BLAS.batchMatmul(g, weight.value, transB: true)) }
+            if weight.requiresGrad { weight.accumulate(BLAS.batchMatmul(x.value, g, transA: true)) }
             if let bias, bias.requiresGrad { bias.accumulate(Elementwise.columnSums(g)) }
         }
     }
@@ -208,31 +260,36 @@ extension Tensor {
         var out = Matrix(uninitializedRows: n, cols: outWidth)
         x.value.storage.withUnsafeBufferPointer { xs in
             out.storage.withUnsafeMutableBufferPointer { o in
-                for r in 0..<n {
-                    for (p, (i, j)) in pairs.enumerated() {
-                        for k in 0..<d { o[r * outWidth + p * d + k] = xs[r * width + i * d + k] * xs[r * width + j * d + k] }
+                let p = UnsafeSendable((xs.baseAddress!, o.baseAddress!))
+                Parallel.forEachChunk(0..<n, minimumChunk: 512) { chunk in
+                    let (xs, o) = p.value
+                    for r in chunk {
+                        for (p, (i, j)) in pairs.enumerated() {
+                            for k in 0..<d { o[r * outWidth + p * d + k] = xs[r * width + i * d + k] * xs[r * width + j * d + k] }
+                        }
                     }
                 }
             }
         }
         return Tensor(out, inputs: [x]) { node in
-            let g = node.grad!
             var dx = Matrix(rows: n, cols: width)
             x.value.storage.withUnsafeBufferPointer { xs in
-                g.storage.withUnsafeBufferPointer { gs in
-                    dx.storage.withUnsafeMutableBufferPointer { dxs in
-                        for r in 0..<n {
-                            for (p, (i, j)) in pairs.enumerated() {
-                                for k in 0..<d {
-                                    let gk = gs[r * outWidth + p * d + k]
-                                    dxs[r * width + i * d + k] += gk * xs[r * width + j * d + k]
-                                    dxs[r * width + j * d + k] += gk * xs[r * width + i * d + k]
-                                }
+            node.grad!.storage.withUnsafeBufferPointer { gs in
+            dx.storage.withUnsafeMutableBufferPointer { dxs in
+                let p = UnsafeSendable((xs.baseAddress!, gs.baseAddress!, dxs.baseAddress!))
+                Parallel.forEachChunk(0..<n, minimumChunk: 512) { chunk in
+                    let (xs, gs, dxs) = p.value
+                    for r in chunk {
+                        for (p, (i, j)) in pairs.enumerated() {
+                            for k in 0..<d {
+                                let gk = gs[r * outWidth + p * d + k]
+                                dxs[r * width + i * d + k] += gk * xs[r * width + j * d + k]
+                                dxs[r * width + j * d + k] += gk * xs[r * width + i * d + k]
                             }
                         }
                     }
                 }
-            }
+            } } }
             x.accumulate(dx)
         }
     }
@@ -243,34 +300,44 @@ extension Tensor {
         let blocks = scales.cols
         precondition(scales.rows == 1 && blocks > 0 && x.cols % blocks == 0, "scaleBlocks: \(x.cols) columns are not \(blocks) blocks")
         let n = x.rows, d = x.cols / blocks, width = x.cols
-        var out = Matrix(uninitializedRows: n, cols: width)
-        for r in 0..<n {
-            for p in 0..<blocks {
-                let s = scales.value.storage[p]
-                for k in 0..<d { out.storage[r * width + p * d + k] = s * x.value.storage[r * width + p * d + k] }
-            }
+        // y[r, p·d + k] = s_p · x[r, p·d + k], for the forward (x, s) and the input gradient (g, s).
+        func scaled(_ source: Matrix) -> Matrix {
+            var out = Matrix(uninitializedRows: n, cols: width)
+            source.storage.withUnsafeBufferPointer { xs in
+            scales.value.storage.withUnsafeBufferPointer { ss in
+            out.storage.withUnsafeMutableBufferPointer { o in
+                let p = UnsafeSendable((xs.baseAddress!, ss.baseAddress!, o.baseAddress!))
+                Parallel.forEachChunk(0..<n, minimumChunk: 512) { chunk in
+                    let (xs, ss, o) = p.value
+                    for r in chunk { for p in 0..<blocks { for k in 0..<d { o[r * width + p * d + k] = ss[p] * xs[r * width + p * d + k] } } }
+                }
+            } } }
+            return out
         }
-        return Tensor(out, inputs: [x, scales]) { node in
+        return Tensor(scaled(x.value), inputs: [x, scales]) { node in
             let g = node.grad!
-            if x.requiresGrad {
-                var dx = Matrix(uninitializedRows: n, cols: width)
-                for r in 0..<n {
-                    for p in 0..<blocks {
-                        let s = scales.value.storage[p]
-                        for k in 0..<d { dx.storage[r * width + p * d + k] = s * g.storage[r * width + p * d + k] }
-                    }
-                }
-                x.accumulate(dx)
-            }
+            if x.requiresGrad { x.accumulate(scaled(g)) }
             if scales.requiresGrad {
-                var ds = Matrix(rows: 1, cols: blocks)
-                for r in 0..<n {
-                    for p in 0..<blocks {
-                        var dot: Float = 0
-                        for k in 0..<d { dot += g.storage[r * width + p * d + k] * x.value.storage[r * width + p * d + k] }
-                        ds.storage[p] += dot
+                // Partial sums over fixed blocks of rows, added in order: the same result for any thread count.
+                let rowBlock = 1024, rowBlocks = (n + rowBlock - 1) / rowBlock
+                var partials = [Float](repeating: 0, count: rowBlocks * blocks)
+                g.storage.withUnsafeBufferPointer { gs in
+                x.value.storage.withUnsafeBufferPointer { xs in
+                partials.withUnsafeMutableBufferPointer { ps in
+                    let p = UnsafeSendable((gs.baseAddress!, xs.baseAddress!, ps.baseAddress!))
+                    Parallel.forEach(0..<rowBlocks) { b in
+                        let (gs, xs, ps) = p.value
+                        for r in (b * rowBlock)..<min(n, (b + 1) * rowBlock) {
+                            for p in 0..<blocks {
+                                var dot: Float = 0
+                                for k in 0..<d { dot += gs[r * width + p * d + k] * xs[r * width + p * d + k] }
+                                ps[b * blocks + p] += dot
+                            }
+                        }
                     }
-                }
+                } } }
+                var ds = Matrix(rows: 1, cols: blocks)
+                for b in 0..<rowBlocks { for p in 0..<blocks { ds.storage[p] += partials[b * blocks + p] } }
                 scales.accumulate(ds)
             }
         }

@@ -35,8 +35,33 @@ extension Tensor {
         pointwise(a, { tanhf($0) }, derivative: { _, y in 1 - y * y })
     }
 
+    /// max(x, 0); the gradient passes where the output is positive. Written out rather than through `pointwise`
+    /// (a closure call per entry), since the networks apply it to every hidden activation.
     public static func relu(_ a: Tensor) -> Tensor {
-        pointwise(a, { max($0, 0) }, derivative: { x, _ in x > 0 ? 1 : 0 })
+        let count = a.value.storage.count
+        var out = Matrix(uninitializedRows: a.rows, cols: a.cols)
+        a.value.storage.withUnsafeBufferPointer { xs in
+            out.storage.withUnsafeMutableBufferPointer { ys in
+                let p = UnsafeSendable((xs.baseAddress, ys.baseAddress))
+                Parallel.forEachChunk(0..<count, minimumChunk: 1 << 16) { range in
+                    let (xs, ys) = p.value
+                    for i in range { ys![i] = max(xs![i], 0) }
+                }
+            }
+        }
+        return Tensor(out, inputs: [a]) { node in
+            var g = node.grad!
+            g.storage.withUnsafeMutableBufferPointer { gs in
+                out.storage.withUnsafeBufferPointer { ys in
+                    let p = UnsafeSendable((gs.baseAddress, ys.baseAddress))
+                    Parallel.forEachChunk(0..<count, minimumChunk: 1 << 16) { range in
+                        let (gs, ys) = p.value
+                        for i in range { gs![i] = ys![i] > 0 ? gs![i] : 0 }  // a select, not a branch per entry
+                    }
+                }
+            }
+            a.accumulate(g)
+        }
     }
 
     public static func leakyRelu(_ a: Tensor, slope: Float = 0.2) -> Tensor {

@@ -71,15 +71,33 @@ public protocol ContextNetwork: ContextModel {
     func build(schema: FeatureSchema, rng: inout SeededGenerator)
     /// Logits `[rows, 1]` of samples given as bags; `dropout` is the generator of a training batch (nil: inference).
     func forward(_ bags: EmbeddingBags, rows: Int, dropout: inout SeededGenerator?) -> Tensor
-    /// The parameters by learning rate (one Adam each); by default all at the trainer's rate.
-    func parameterGroups(learningRate: Float) -> [([Tensor], Float)]
+    /// The parameters by learning rate and L2 weight decay (one Adam each); by default all at the trainer's.
+    func parameterGroups(learningRate: Float, weightDecay: Float) -> [ParameterGroup]
     /// Called before each training epoch.
     func epochWillStart(_ epoch: Int)
+    /// Called after each training batch's optimizer step (OptInter's search steps its architecture here).
+    func batchDidStep()
+}
+
+/// Parameters trained by one Adam.
+public struct ParameterGroup {
+    public var parameters: [Tensor]
+    public var learningRate: Float
+    public var weightDecay: Float
+
+    public init(_ parameters: [Tensor], learningRate: Float, weightDecay: Float) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.weightDecay = weightDecay
+    }
 }
 
 extension ContextNetwork {
-    public func parameterGroups(learningRate: Float) -> [([Tensor], Float)] { [(parameters, learningRate)] }
+    public func parameterGroups(learningRate: Float, weightDecay: Float) -> [ParameterGroup] {
+        [ParameterGroup(parameters, learningRate: learningRate, weightDecay: weightDecay)]
+    }
     public func epochWillStart(_ epoch: Int) {}
+    public func batchDidStep() {}
 
     public func fit(_ train: ContextData, valid: ContextData?, context: TrainingContext) throws {
         var rng = SeededGenerator(seed: context.seed)
@@ -139,8 +157,8 @@ public struct ContextTrainer {
     public init(settings: ContextTrainerSettings) { self.settings = settings }
 
     public func fit(_ model: some ContextNetwork, train: ContextData, valid: ContextData?, context: TrainingContext) throws {
-        let groups = model.parameterGroups(learningRate: settings.learningRate).map {
-            (parameters: $0.0, optimizer: Adam(learningRate: $0.1, weightDecay: settings.weightDecay))
+        let groups = model.parameterGroups(learningRate: settings.learningRate, weightDecay: settings.weightDecay).map {
+            (parameters: $0.parameters, optimizer: Adam(learningRate: $0.learningRate, weightDecay: $0.weightDecay))
         }
         let parameters = model.parameters
         var best: (score: Double, epoch: Int, values: [Matrix])? = nil
@@ -165,6 +183,7 @@ public struct ContextTrainer {
                 let loss = Loss.sigmoidCrossEntropy(logits: logits, labels: positions.map { train.labels[$0] })
                 loss.backward()
                 for group in groups { group.optimizer.step(group.parameters) }
+                model.batchDidStep()
                 lossSum += Double(loss.scalar) * Double(positions.count)
                 progress.update(b + 1)
             }
@@ -256,7 +275,7 @@ public struct MultilayerPerceptron {
         var x = input
         for (w, b) in zip(weights, biases) {
             if dropout > 0, rng != nil { x = Tensor.dropout(x, rate: dropout, rng: &rng!) }
-            x = Tensor.relu(Tensor.linear(x, weight: w, bias: b))
+            x = Tensor.linear(x, weight: w, bias: b, relu: true)
         }
         return x
     }

@@ -117,10 +117,10 @@ public final class IALS: EmbeddingModel {
         let a0 = unobservedWeight
         var itemGramian = items.gramian(itemEmbeddings)
         var userGramian: Matrix
-        var best: (score: Double, iteration: Int, users: Matrix, items: Matrix)?
-        var sinceBest = 0
+        var bookkeeping = EpochBookkeeping<(users: Matrix, items: Matrix)>(evalStep: evalStep, stoppingStep: stoppingStep,
+                                                                          validMetric: validMetric)
         for iteration in 0..<iterations {
-            if best != nil && sinceBest > stoppingStep { break }
+            if bookkeeping.shouldStop { break }
             let start = ContinuousClock.now
             // Users given items, then items given users; the objective after each (the all-pairs term through
             // the two Gramians: Σ_u x_uᵀ (YᵀY) x_u = ⟨XᵀX, YᵀY⟩).
@@ -135,33 +135,13 @@ public final class IALS: EmbeddingModel {
 
             var report = EpochReport(epoch: iteration, loss: objective,
                                      seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-            if evalStep > 0, (iteration + 1) % evalStep == 0, let validate = context.validate {
-                let metrics = validate(self)
-                report.validation = metrics
-                guard let score = metrics[validMetric] else {
-                    throw TrainingError.unknownMetric(validMetric, Array(metrics.keys).sorted())
-                }
-                // The trainer's (RecBole's) rule: ties count as improvements.
-                if best == nil || score >= best!.score {
-                    best = (score, iteration, userEmbeddings, itemEmbeddings)
-                    sinceBest = 0
-                } else {
-                    sinceBest += 1
-                }
-            }
-            if context.monitorStep > 0, (iteration + 1) % context.monitorStep == 0, let monitor = context.monitor {
-                report.monitored = monitor(self)
-            }
+            try bookkeeping.finish(&report, headline: String(format: "iteration %d: objective %.6g, %.3f s", iteration, objective, report.seconds),
+                                   scorer: self, context: context, snapshot: { (userEmbeddings, itemEmbeddings) })
             history.append(report)
-            context.log(String(format: "iteration %d: objective %.6g, %.3f s", iteration, objective, report.seconds)
-                        + (report.validation.map { " valid \(validMetric) \(String(format: "%.4f", $0[validMetric] ?? .nan))" } ?? "")
-                        + (report.monitored.map { m in " | curve " + m.keys.sorted().map { "\($0) \(String(format: "%.4f", m[$0]!))" }.joined(separator: ", ") } ?? ""))
-            context.onEpoch?(report)
         }
-        if let best {
-            userEmbeddings = best.users
-            itemEmbeddings = best.items
-            context.log("restored best iteration \(best.iteration) (valid \(validMetric) \(String(format: "%.4f", best.score)))")
+        if let best = bookkeeping.best {
+            (userEmbeddings, itemEmbeddings) = best.snapshot
+            context.log("restored best iteration \(best.epoch) (valid \(validMetric) \(String(format: "%.4f", best.score)))")
         }
     }
 

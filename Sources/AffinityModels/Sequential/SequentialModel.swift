@@ -85,11 +85,11 @@ public struct SequenceTrainer {
         let sampler = InteractionSampler(userItems: data.userItems, seed: context.seed)
         let root = SeededGenerator(seed: context.seed)
         let batches = (windows.count + settings.batchSize - 1) / settings.batchSize
-        var best: BestEpoch? = nil
-        var sinceBest = 0
+        var bookkeeping = EpochBookkeeping<[Matrix]>(evalStep: settings.evalStep, stoppingStep: settings.stoppingStep,
+                                                     validMetric: settings.validMetric)
         var reports: [EpochReport] = []
         for epoch in 0..<settings.epochs {
-            if best != nil && sinceBest > settings.stoppingStep { break }
+            if bookkeeping.shouldStop { break }
             let start = ContinuousClock.now
             var order = Array(0..<windows.count)
             var shuffler = root.derived(stream: UInt64(epoch) << 32)
@@ -113,13 +113,12 @@ public struct SequenceTrainer {
             let elapsed = ContinuousClock.now - start
             var report = EpochReport(epoch: epoch, loss: lossSum / Double(max(batches, 1)),
                                      seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-            try settings.validateAndMonitor(epoch: epoch, scorer: model, parameters: model.parameters, context: context,
-                                            report: &report, best: &best, sinceBest: &sinceBest)
+            try bookkeeping.finish(&report, headline: String(format: "epoch %d: loss %.4f, %.2f s", epoch, report.loss, report.seconds),
+                                   scorer: model, context: context, snapshot: { model.parameters.map(\.value) })
             reports.append(report)
-            context.onEpoch?(report)
         }
-        if let best {
-            for (p, v) in zip(model.parameters, best.values) { p.assign(v) }
+        if let best = bookkeeping.best {
+            for (p, v) in zip(model.parameters, best.snapshot) { p.assign(v) }
             context.log("restored best epoch \(best.epoch) (valid \(settings.validMetric) \(String(format: "%.4f", best.score)))")
         }
         return reports

@@ -105,20 +105,19 @@ public struct Trainer {
         let optimizer: Optimizer = settings.optimizer == "sgd"
             ? SGD(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
             : Adam(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
-        var best: (score: Double, epoch: Int, values: [Matrix])? = nil
-        var sinceBest = 0
+        var bookkeeping = EpochBookkeeping<[Matrix]>(evalStep: settings.evalStep, stoppingStep: settings.stoppingStep,
+                                                     validMetric: settings.validMetric)
         var reports: [EpochReport] = []
         var firstEpoch = 0
         if let checkpoint = context.checkpoint, FileManager.default.fileExists(atPath: checkpoint.path) {
             let saved = try resume(from: checkpoint, model: model, optimizer: optimizer)
-            (best, sinceBest, reports, firstEpoch) = (saved.best, saved.sinceBest, saved.reports, saved.epoch + 1)
+            (bookkeeping.best, bookkeeping.sinceBest, reports, firstEpoch) = (saved.best, saved.sinceBest, saved.reports, saved.epoch + 1)
             for report in reports { context.onEpoch?(report) }
             context.log("resumed from \(checkpoint.path) after epoch \(saved.epoch)")
         }
         let batches = (sampler.count + settings.batchSize - 1) / settings.batchSize
         for epoch in firstEpoch..<settings.epochs {
-            // Checked first, so a run resumed after it stopped early stays stopped.
-            if best != nil && sinceBest > settings.stoppingStep { break }
+            if bookkeeping.shouldStop { break }
             let start = ContinuousClock.now
             model.epochWillStart(epoch)
             // PLD's batches consult the model as it trains, so they are drawn batch by batch; other epochs are
@@ -166,16 +165,16 @@ public struct Trainer {
             let elapsed = ContinuousClock.now - start
             var report = EpochReport(epoch: epoch, loss: lossSum / Double(max(batches, 1)),
                                      seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-            try settings.validateAndMonitor(epoch: epoch, scorer: model, parameters: model.parameters, context: context,
-                                            report: &report, best: &best, sinceBest: &sinceBest)
+            try bookkeeping.finish(&report, headline: String(format: "epoch %d: loss %.4f, %.2f s", epoch, report.loss, report.seconds),
+                                   scorer: model, context: context, snapshot: { model.parameters.map(\.value) })
             reports.append(report)
-            context.onEpoch?(report)
             if let checkpoint = context.checkpoint {
-                try save(to: checkpoint, epoch: epoch, model: model, optimizer: optimizer, reports: reports, best: best, sinceBest: sinceBest)
+                try save(to: checkpoint, epoch: epoch, model: model, optimizer: optimizer, reports: reports,
+                         best: bookkeeping.best, sinceBest: bookkeeping.sinceBest)
             }
         }
-        if let best {
-            for (p, v) in zip(model.parameters, best.values) { p.assign(v) }
+        if let best = bookkeeping.best {
+            for (p, v) in zip(model.parameters, best.snapshot) { p.assign(v) }
             model.parametersDidChange()
             context.log("restored best epoch \(best.epoch) (valid \(settings.validMetric) \(String(format: "%.4f", best.score)))")
         }
@@ -183,54 +182,22 @@ public struct Trainer {
     }
 }
 
-/// The best validated epoch so far: its score, number and parameter values.
-public typealias BestEpoch = (score: Double, epoch: Int, values: [Matrix])
-
-extension TrainerSettings {
-    /// The end of an epoch shared by the trainers: validation every `eval_step` epochs with RecBole's early-stopping
-    /// bookkeeping (`early_stopping` in recbole/utils/utils.py: a tie counts as an improvement, so the later epoch is
-    /// kept; training stops after more than `stopping_step` misses), the learning curve (`TrainingContext.monitor`),
-    /// and the epoch's log line.
-    func validateAndMonitor(epoch: Int, scorer: any Scorer, parameters: [Tensor], context: TrainingContext,
-                            report: inout EpochReport, best: inout BestEpoch?, sinceBest: inout Int) throws {
-        if evalStep > 0, (epoch + 1) % evalStep == 0, let validate = context.validate {
-            let metrics = validate(scorer)
-            report.validation = metrics
-            guard let score = metrics[validMetric] else {
-                throw TrainingError.unknownMetric(validMetric, Array(metrics.keys).sorted())
-            }
-            if best == nil || score >= best!.score {
-                best = (score, epoch, parameters.map(\.value))
-                sinceBest = 0
-            } else {
-                sinceBest += 1
-            }
-        }
-        if context.monitorStep > 0, (epoch + 1) % context.monitorStep == 0, let monitor = context.monitor {
-            report.monitored = monitor(scorer)
-        }
-        context.log(String(format: "epoch %d: loss %.4f, %.2f s", epoch, report.loss, report.seconds)
-                    + (report.validation.map { " valid \(validMetric) \(String(format: "%.4f", $0[validMetric] ?? .nan))" } ?? "")
-                    + (report.monitored.map { m in " | curve " + m.keys.sorted().map { "\($0) \(String(format: "%.4f", m[$0]!))" }.joined(separator: ", ") } ?? ""))
-    }
-}
-
 extension Trainer {
     private func save(to checkpoint: CheckpointSettings, epoch: Int, model: some GradientModel, optimizer: Optimizer,
-                      reports: [EpochReport], best: (score: Double, epoch: Int, values: [Matrix])?, sinceBest: Int) throws {
+                      reports: [EpochReport], best: (score: Double, epoch: Int, snapshot: [Matrix])?, sinceBest: Int) throws {
         let parameters = model.parameters
         let state = optimizer.state(for: parameters)
         let header = TrainingCheckpoint.Header(
             fingerprint: checkpoint.fingerprint, epochs: settings.epochs, epoch: epoch, reports: reports,
             shapes: parameters.map { [$0.rows, $0.cols] }, optimizerSteps: state.steps, slotCounts: state.slots.map(\.count),
             modelState: model.trainingState, bestScore: best?.score, bestEpoch: best?.epoch, sinceBest: sinceBest)
-        try TrainingCheckpoint(header: header, parameters: parameters.map(\.value), optimizer: state, bestValues: best?.values)
+        try TrainingCheckpoint(header: header, parameters: parameters.map(\.value), optimizer: state, bestValues: best?.snapshot)
             .write(to: checkpoint.path)
     }
 
     /// Loads a checkpoint into the model and the optimizer after checking that it belongs to this run.
     private func resume(from checkpoint: CheckpointSettings, model: some GradientModel, optimizer: Optimizer) throws
-        -> (epoch: Int, reports: [EpochReport], best: (score: Double, epoch: Int, values: [Matrix])?, sinceBest: Int) {
+        -> (epoch: Int, reports: [EpochReport], best: (score: Double, epoch: Int, snapshot: [Matrix])?, sinceBest: Int) {
         let saved = try TrainingCheckpoint.read(from: checkpoint.path)
         let header = saved.header
         func fail(_ why: String) -> CheckpointError { CheckpointError(path: checkpoint.path, reason: why) }
@@ -250,7 +217,7 @@ extension Trainer {
         for (p, value) in zip(parameters, saved.parameters) { p.assign(value) }
         model.trainingState = header.modelState
         model.parametersDidChange()
-        var best: (score: Double, epoch: Int, values: [Matrix])? = nil
+        var best: (score: Double, epoch: Int, snapshot: [Matrix])? = nil
         if let score = header.bestScore, let epoch = header.bestEpoch, let values = saved.bestValues { best = (score, epoch, values) }
         return (header.epoch, header.reports, best, header.sinceBest)
     }
