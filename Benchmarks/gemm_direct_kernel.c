@@ -1,7 +1,7 @@
 // Affinity's direct tall-by-small kernel (Sources/AffinityKernels/gemm.c) against OpenBLAS's cblas_sgemm on one
 // thread, same operands, best of REPEATS each: the single-threaded figures in docs/notes/kernels.md.
 // Build: clang -O2 -ISources/AffinityKernels/include $(pkg-config --cflags openblas) Benchmarks/gemm_direct_kernel.c \
-//          Sources/AffinityKernels/gemm.c $(pkg-config --libs openblas) -lm -o /tmp/gemm_direct_kernel
+//          Sources/AffinityKernels/gemm.c $(pkg-config --libs openblas) -lm -o gemm_direct_kernel
 // Usage: taskset -c 1 /tmp/gemm_direct_kernel M N K REPEATS      (C[M, N] = A[M, K]·B[K, N])
 #include <cblas.h>
 #include <math.h>
