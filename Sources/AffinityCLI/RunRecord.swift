@@ -96,6 +96,5 @@ struct RunRecord: Codable {
 public func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
     let start = ContinuousClock.now
     let value = try body()
-    let d = ContinuousClock.now - start
-    return (value, Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+    return (value, (ContinuousClock.now - start).inSeconds)
 }

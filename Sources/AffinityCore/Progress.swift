@@ -50,9 +50,7 @@ public final class ProgressReporter: @unchecked Sendable {
         }
     }
 
-    private func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
+    private func seconds(_ d: Duration) -> Double { d.inSeconds }
 
     private func format(_ x: Double) -> String {
         x >= 100 ? String(Int(x.rounded())) : String(Double(Int(x * 10)) / 10)
@@ -79,5 +77,12 @@ public func writeStandardError(_ text: String) {
         let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
         if n <= 0 { return }
         offset += n
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double` (epoch logs, run records, progress lines).
+    public var inSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) * 1e-18
     }
 }

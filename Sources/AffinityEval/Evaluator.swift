@@ -160,7 +160,7 @@ public struct RankingEvaluator: Sendable {
             }
         }
         let elapsed = ContinuousClock.now - clock
-        result.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        result.seconds = elapsed.inSeconds
         return result
     }
 }

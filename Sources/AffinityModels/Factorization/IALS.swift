@@ -134,7 +134,7 @@ public final class IALS: EmbeddingModel {
             let elapsed = ContinuousClock.now - start
 
             var report = EpochReport(epoch: iteration, loss: objective,
-                                     seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+                                     seconds: elapsed.inSeconds)
             try bookkeeping.finish(&report, headline: String(format: "iteration %d: objective %.6g, %.3f s", iteration, objective, report.seconds),
                                    scorer: self, context: context, snapshot: { (userEmbeddings, itemEmbeddings) })
             history.append(report)

@@ -164,7 +164,7 @@ public struct Trainer {
             model.parametersDidChange()
             let elapsed = ContinuousClock.now - start
             var report = EpochReport(epoch: epoch, loss: lossSum / Double(max(batches, 1)),
-                                     seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+                                     seconds: elapsed.inSeconds)
             try bookkeeping.finish(&report, headline: String(format: "epoch %d: loss %.4f, %.2f s", epoch, report.loss, report.seconds),
                                    scorer: model, context: context, snapshot: { model.parameters.map(\.value) })
             reports.append(report)
