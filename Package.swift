@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Layering (docs/architecture.md): kernels → core → data → eval/models → CLI.
+// Layering (docs/architecture.md): kernels → core → data → eval/models → serving → application → CLI/server.
 // No unsafe compiler flags: SIMD-sensitive loops live in the C target `AffinityKernels`, which
 // uses function multi-versioning (target_clones) so one binary runs well on any x86-64 CPU and
 // the package stays usable as a dependency.
@@ -9,7 +9,7 @@ let package = Package(
     name: "Affinity",
     platforms: [.macOS(.v14), .iOS(.v17)],
     products: [
-        .library(name: "Affinity", targets: ["AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing"]),
+        .library(name: "Affinity", targets: ["AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityApplication"]),
         .library(name: "AffinityServer", targets: ["AffinityServer"]),
         .executable(name: "affinity", targets: ["affinity"]),
         .executable(name: "affinity-bench", targets: ["affinity-bench"]),
@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // Already Hummingbird's: runs the server beside its background services and stops them all on SIGTERM.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // `swift package generate-documentation` (scripts/docs.sh); a plugin, nothing is linked.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -40,16 +42,21 @@ let package = Package(
         .target(name: "AffinityModels", dependencies: ["AffinityKernels", "AffinityCore", "AffinityData", "AffinityEval"]),
         // Trained-model artifacts, fold-in, unlearning: no server dependencies, usable on a device.
         .target(name: "AffinityServing", dependencies: ["AffinityCore", "AffinityData", "AffinityModels"]),
+        // What the commands, the server and a worker share: a training run (load, split, fit, evaluate, run record)
+        // and the artifact of a fitted model.
+        .target(name: "AffinityApplication", dependencies: ["AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing"]),
         // The HTTP service and its durable event store.
         .target(name: "AffinityServer", dependencies: [
-            "AffinityServing",
+            "AffinityServing", "AffinityApplication",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "AffinityCLI", dependencies: [
-            "AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityServer",
+            "AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityApplication", "AffinityServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
         ]),
@@ -58,7 +65,7 @@ let package = Package(
         ]),
         // Micro-benchmarks behind the scripts in Benchmarks/ (JSON lines); not part of the user-facing CLI.
         .executableTarget(name: "affinity-bench", dependencies: [
-            "AffinityCLI", "AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityServer",
+            "AffinityCLI", "AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityApplication", "AffinityServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Benchmarks/AffinityBench"),
@@ -68,11 +75,12 @@ let package = Package(
         .testTarget(name: "AffinityDataTests", dependencies: ["AffinityData", "AffinityTestSupport"]),
         .testTarget(name: "AffinityEvalTests", dependencies: ["AffinityEval", "AffinityTestSupport"]),
         .testTarget(name: "AffinityModelsTests", dependencies: ["AffinityModels", "AffinityTestSupport"]),
-        .testTarget(name: "AffinityCLITests", dependencies: ["AffinityCLI", "AffinityTestSupport"]),
+        .testTarget(name: "AffinityCLITests", dependencies: ["AffinityCLI", "AffinityApplication", "AffinityTestSupport"]),
         .testTarget(name: "AffinityServingTests", dependencies: ["AffinityServing", "AffinityTestSupport"]),
         .testTarget(name: "AffinityServerTests", dependencies: [
             "AffinityServer", "AffinityTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ]
 )

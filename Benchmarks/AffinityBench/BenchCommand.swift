@@ -1,4 +1,5 @@
 import ArgumentParser
+import AffinityApplication
 import AffinityCLI
 import AffinityCore
 import AffinityData

@@ -1,9 +1,10 @@
 import ArgumentParser
+import AffinityApplication
 import AffinityCore
 
 /// `affinity`: train, evaluate and inspect recommenders.
 public struct AffinityCommand: AsyncParsableCommand {
-    public static let version = "0.1.0"
+    public static let version = AffinityVersion.current
 
     public static let configuration = CommandConfiguration(
         commandName: "affinity",

@@ -1,4 +1,5 @@
 import Foundation
+import AffinityApplication
 
 /// The `affinity report` page: metrics, learning curves, metric@K, exposure by popularity and coverage of
 /// some runs, as one HTML file with inline CSS and SVG (no scripts, fonts or other files to fetch).

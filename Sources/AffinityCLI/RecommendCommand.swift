@@ -1,4 +1,5 @@
 import ArgumentParser
+import AffinityApplication
 import AffinityCore
 import AffinityData
 import AffinityModels

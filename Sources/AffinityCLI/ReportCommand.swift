@@ -1,4 +1,5 @@
 import Foundation
+import AffinityApplication
 import ArgumentParser
 import AffinityCore
 import AffinityData

@@ -1,4 +1,5 @@
 import Foundation
+import AffinityApplication
 
 // Inline-SVG charts for `affinity report`: line charts and grouped bar charts with round-numbered axes and a
 // legend. Every data element carries `data-series` and its values (`data-x`/`data-values`, `data-value`), and

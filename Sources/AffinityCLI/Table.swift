@@ -23,19 +23,6 @@ struct TextTable {
     }
 }
 
-func fixed(_ x: Double, _ digits: Int = 4) -> String {
-    guard x.isFinite else { return "-" }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let r = (x * scale).rounded() / scale
-    var s = String(r)
-    if let dot = s.firstIndex(of: ".") {
-        let decimals = s.distance(from: dot, to: s.endIndex) - 1
-        if decimals < digits { s += String(repeating: "0", count: digits - decimals) }
-    } else { s += "." + String(repeating: "0", count: digits) }
-    return s
-}
-
 extension String {
     func trailingSpacesRemoved() -> String {
         var s = Substring(self)

@@ -65,6 +65,9 @@ public struct TrainingContext {
     public var monitorStep = 0
     /// Gradient-trained models save their state here after every epoch and resume from it when it exists.
     public var checkpoint: CheckpointSettings?
+    /// Asked after every epoch of models that train in epochs: true ends the fit with `TrainingError.cancelled`
+    /// (a server shutting down does not wait for a whole retrain).
+    public var isCancelled: (@Sendable () -> Bool)?
 
     public init(seed: UInt64 = 2020, showProgress: Bool = false, log: @escaping (String) -> Void = { _ in },
                 validate: ((any Scorer) -> [String: Double])? = nil, onEpoch: ((EpochReport) -> Void)? = nil) {

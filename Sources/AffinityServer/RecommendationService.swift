@@ -1,9 +1,12 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
 import AffinityCore
 import AffinityData
 import AffinityModels
 import AffinityServing
+import AffinityApplication
 
 /// Where a user's recommendations came from.
 public enum RecommendationSource: String, Codable, Sendable {
@@ -55,32 +58,80 @@ public enum ServiceError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// The service's mutable state. It is reachable only inside `state.withLockedValue`, so the compiler, not a
+/// comment, keeps every read and write under the lock; the mutating helpers below can only run there.
+struct ServiceState: Sendable {
+    var model: ServingModel
+    var version: Int
+    var lastTraining: String
+    /// Items each user has interacted with, as item indices of the current model (items the model does not
+    /// know are kept in the store and picked up by the next retrain).
+    var seen: [String: [Int32]] = [:]
+    /// Interaction counts per item over the stored events (the popularity fallback).
+    var itemCounts: [Int32]
+    var folded: [String: [Float]] = [:]
+    var retraining = false
+    var deletedDuringRetrain: Set<String> = []
+    var retrainPending = false
+    var lastRetrainError: String?
+    /// Graceful shutdown has begun: no retrain starts, one in flight stops at its next epoch and publishes nothing.
+    var stopping = false
+    /// Called on the retrain's thread just before it fits (tests hold a retrain in flight with it).
+    var beforeRetrainFit: (@Sendable () -> Void)?
+
+    /// Records the events' items as seen and re-solves the touched users' fold-in; returns how many users changed.
+    mutating func apply(_ events: [Event]) -> Int {
+        var touched = Set<String>()
+        for e in events {
+            guard let i = model.items.dense(e.item) else { continue }
+            seen[e.user, default: []].append(i)
+            itemCounts[Int(i)] += 1
+            touched.insert(e.user)
+        }
+        for user in touched { refold(user) }
+        return touched.count
+    }
+
+    /// Solves the user's embedding from all their items, anchored at the trained one.
+    mutating func refold(_ user: String) {
+        let items = seen[user] ?? []
+        let trained = model.users.dense(user).map { model.userVector($0) }
+        folded[user] = model.foldIn(items: items, prior: trained)
+    }
+
+    mutating func dropUserState(_ user: String) {
+        if let items = seen[user] { for i in items { itemCounts[Int(i)] -= 1 } }
+        seen[user] = nil
+        folded[user] = nil
+    }
+
+    /// The stored interactions of every user other than `user` known to `snapshot`, in its index space.
+    func retainedInteractions(excluding user: String, snapshot: ServingModel) -> Interactions {
+        var pairs = Interactions()
+        for (raw, items) in seen where raw != user {
+            guard let u = snapshot.users.dense(raw) else { continue }
+            for i in items { pairs.users.append(u); pairs.items.append(i) }
+        }
+        return pairs
+    }
+}
+
 /// The recommendation service without HTTP: a model snapshot, the event store, and the per-user state that
-/// events and deletions change at once (seen items, folded-in embeddings). Reads copy what
-/// they need under a short lock and compute outside it; a retrain builds a new snapshot in the background and
-/// swaps it in under the lock, so requests are served throughout.
-public final class RecommendationService: @unchecked Sendable {
+/// events and deletions change at once (seen items, folded-in embeddings). Reads copy what they need under a
+/// short lock and compute outside it; a retrain builds a new snapshot on its own thread and swaps it in under
+/// the lock, so requests are served throughout. Retrains and the scoring threads are run and stopped by
+/// `backgroundServices` (swift-service-lifecycle), which `runServer` starts beside the HTTP server.
+public final class RecommendationService: Sendable {
     public let store: EventStore
     public let modelPath: String?
     public let logger: Logger
     public let foldInSettings: FoldInSettings
     public let unlearningSettings: UnlearningSettings
     private let scoring: ScoringQueue
-
-    private let lock = NSLock()
-    private var model: ServingModel
-    private var version = 1
-    private var lastTraining: String
-    /// Items each user has interacted with, as item indices of the current model (items the model does not
-    /// know are kept in the store and picked up by the next retrain).
-    private var seen: [String: [Int32]] = [:]
-    /// Interaction counts per item over the stored events (the popularity fallback).
-    private var itemCounts: [Int32]
-    private var folded: [String: [Float]] = [:]
-    private var retraining = false
-    private var deletedDuringRetrain: Set<String> = []
-    private var retrainPending = false
-    private var lastRetrainError: String?
+    private let state: NIOLockedValueBox<ServiceState>
+    /// Retrain requests, consumed one at a time by `RetrainService`.
+    private let retrainRequests: AsyncStream<Void>
+    private let retrainRequested: AsyncStream<Void>.Continuation
 
     public init(artifact: ModelArtifact, store: EventStore, modelPath: String? = nil, logger: Logger = Logger(label: "affinity"),
                 foldIn: FoldInSettings = FoldInSettings(), unlearning: UnlearningSettings = UnlearningSettings(),
@@ -91,10 +142,10 @@ public final class RecommendationService: @unchecked Sendable {
         foldInSettings = foldIn
         unlearningSettings = unlearning
         scoring = ScoringQueue(workers: scoringThreads, maxBatch: 32)
-        model = ServingModel(artifact: artifact, foldIn: foldIn)
-        version = artifact.header.modelVersion ?? 1
-        lastTraining = artifact.header.createdAt
-        itemCounts = [Int32](repeating: 0, count: artifact.itemEmbeddings.rows)
+        state = NIOLockedValueBox(ServiceState(
+            model: ServingModel(artifact: artifact, foldIn: foldIn), version: artifact.header.modelVersion ?? 1,
+            lastTraining: artifact.header.createdAt, itemCounts: [Int32](repeating: 0, count: artifact.itemEmbeddings.rows)))
+        (retrainRequests, retrainRequested) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
 
         // A new store starts with the model's training data, so that retraining and deletion see everything.
         if try store.count() == 0 && (try store.meta("seeded_from")) == nil {
@@ -118,10 +169,14 @@ public final class RecommendationService: @unchecked Sendable {
         try rebuildState(after: watermark)
     }
 
+    /// What runs beside the HTTP server and stops on graceful shutdown: the retrain loop, then the scoring
+    /// threads (a service group shuts its services down in reverse order, so list these before the server).
+    public var backgroundServices: [any Service] { [ScoringService(queue: scoring), RetrainService(service: self)] }
+
     // MARK: Reads
 
-    public var currentModel: ServingModel { lock.withLock { model } }
-    public var modelVersion: Int { lock.withLock { version } }
+    public var currentModel: ServingModel { state.withLockedValue { $0.model } }
+    public var modelVersion: Int { state.withLockedValue { $0.version } }
 
     /// The user's top-k, computed on the calling thread.
     public func recommendations(user: String, k: Int, excludeSeen: Bool) -> Recommendations {
@@ -153,13 +208,13 @@ public final class RecommendationService: @unchecked Sendable {
 
     /// What ranking a user needs, copied out under the lock.
     private func plan(user: String, excludeSeen: Bool) -> Plan {
-        lock.withLock {
-            let exclude = excludeSeen ? (seen[user] ?? []) : []
-            if let f = folded[user] { return Plan(model: model, version: version, vector: f, source: .foldIn, exclude: exclude, counts: nil) }
-            if let u = model.users.dense(user) {
-                return Plan(model: model, version: version, vector: model.userVector(u), source: .model, exclude: exclude, counts: nil)
+        state.withLockedValue { s in
+            let exclude = excludeSeen ? (s.seen[user] ?? []) : []
+            if let f = s.folded[user] { return Plan(model: s.model, version: s.version, vector: f, source: .foldIn, exclude: exclude, counts: nil) }
+            if let u = s.model.users.dense(user) {
+                return Plan(model: s.model, version: s.version, vector: s.model.userVector(u), source: .model, exclude: exclude, counts: nil)
             }
-            return Plan(model: model, version: version, vector: nil, source: .popularity, exclude: exclude, counts: itemCounts)
+            return Plan(model: s.model, version: s.version, vector: nil, source: .popularity, exclude: exclude, counts: s.itemCounts)
         }
     }
 
@@ -174,7 +229,7 @@ public final class RecommendationService: @unchecked Sendable {
     }
 
     public func similarItems(item: String, k: Int) async throws -> Recommendations {
-        let (snapshot, v) = lock.withLock { (model, version) }
+        let (snapshot, v) = state.withLockedValue { ($0.model, $0.version) }
         guard let i = snapshot.items.dense(item) else { throw ServiceError.unknownItem(item) }
         let top = await scoring.rank(ScoringQueue.Request(model: snapshot, vector: snapshot.unitVector(i), exclude: [i], k: k, table: .unitItems))
         return Recommendations(top, model: snapshot, version: v, source: .model)
@@ -182,11 +237,11 @@ public final class RecommendationService: @unchecked Sendable {
 
     public func status() throws -> ServiceStatus {
         let stored = try store.count()
-        return lock.withLock {
-            ServiceStatus(modelVersion: version, model: model.header.model, dataset: model.header.dataset,
-                          users: model.users.count, items: model.itemCount, dimension: model.dimension,
-                          eventsStored: stored, lastTraining: lastTraining, retraining: retraining,
-                          lastRetrainError: lastRetrainError)
+        return state.withLockedValue { s in
+            ServiceStatus(modelVersion: s.version, model: s.model.header.model, dataset: s.model.header.dataset,
+                          users: s.model.users.count, items: s.model.itemCount, dimension: s.model.dimension,
+                          eventsStored: stored, lastTraining: s.lastTraining, retraining: s.retraining,
+                          lastRetrainError: s.lastRetrainError)
         }
     }
 
@@ -200,27 +255,7 @@ public final class RecommendationService: @unchecked Sendable {
     @discardableResult
     public func ingest(_ events: [Event]) async throws -> (ids: ClosedRange<Int64>?, usersUpdated: Int) {
         let ids = try await store.append(events)
-        return (ids, lock.withLock { apply(events) })
-    }
-
-    /// Must hold the lock.
-    private func apply(_ events: [Event]) -> Int {
-        var touched = Set<String>()
-        for e in events {
-            guard let i = model.items.dense(e.item) else { continue }
-            seen[e.user, default: []].append(i)
-            itemCounts[Int(i)] += 1
-            touched.insert(e.user)
-        }
-        for user in touched { refold(user) }
-        return touched.count
-    }
-
-    /// Must hold the lock. Solves the user's embedding from all their items, anchored at the trained one.
-    private func refold(_ user: String) {
-        let items = seen[user] ?? []
-        let trained = model.users.dense(user).map { model.userVector($0) }
-        folded[user] = model.foldIn(items: items, prior: trained)
+        return (ids, state.withLockedValue { $0.apply(events) })
     }
 
     /// How a deletion removed the user's influence on the model.
@@ -240,7 +275,7 @@ public final class RecommendationService: @unchecked Sendable {
         // The user's own row goes at once either way; the items' embeddings are unlearned now or by the retrain.
         let (mode, version) = try unlearnAndSwap(user: user, items: nil, approximate: !retrain)
         if mode == .retrain { startRetrain() }
-        lock.withLock { if retraining { _ = deletedDuringRetrain.insert(user) } }
+        state.withLockedValue { s in if s.retraining { s.deletedDuringRetrain.insert(user) } }
         logger.info("forgot user", metadata: ["events": "\(deleted)", "unlearning": "\(mode.rawValue)", "model_version": "\(version)"])
         return (deleted, mode, version)
     }
@@ -249,42 +284,34 @@ public final class RecommendationService: @unchecked Sendable {
     /// swaps the result in; retries if another swap happened meanwhile.
     private func unlearnAndSwap(user: String, items explicit: [Int32]?, approximate: Bool = true) throws -> (Unlearned, Int) {
         while true {
-            let (snapshot, v, items) = lock.withLock { () -> (ServingModel, Int, [Int32]) in
-                (model, version, explicit ?? seen[user] ?? [])
-            }
+            let (snapshot, v, items) = state.withLockedValue { s in (s.model, s.version, explicit ?? s.seen[user] ?? []) }
             guard snapshot.users.dense(user) != nil else {
-                return lock.withLock { dropUserState(user); return (.notNeeded, version) }
+                return state.withLockedValue { s in s.dropUserState(user); return (.notNeeded, s.version) }
             }
-            let updated = try removing(user: user, items: items, from: snapshot, approximate: approximate, version: v + 1)
-            let swapped = lock.withLock { () -> Int? in
-                guard version == v else { return nil }
-                model = updated
-                version += 1
-                let refold = Array(folded.keys)
-                dropUserState(user)
-                folded.removeAll()  // fold-ins were solved against the old item embeddings
-                for u in refold where u != user { self.refold(u) }
-                return version
+            let retained = state.withLockedValue { $0.retainedInteractions(excluding: user, snapshot: snapshot) }
+            let updated = try removing(user: user, items: items, retained: retained, from: snapshot, approximate: approximate, version: v + 1)
+            let swapped = state.withLockedValue { s -> Int? in
+                guard s.version == v else { return nil }
+                s.model = updated
+                s.version += 1
+                let refold = Array(s.folded.keys)
+                s.dropUserState(user)
+                s.folded.removeAll()  // fold-ins were solved against the old item embeddings
+                for u in refold where u != user { s.refold(u) }
+                return s.version
             }
             if let swapped { return (approximate ? .approximate : .retrain, swapped) }
         }
     }
 
-    /// Must hold the lock.
-    private func dropUserState(_ user: String) {
-        if let items = seen[user] { for i in items { itemCounts[Int(i)] -= 1 } }
-        seen[user] = nil
-        folded[user] = nil
-    }
-
     /// A snapshot without `user`: their row is removed from the user table and, when `approximate`, the item
     /// embeddings no longer carry their interactions with `items` (see `Unlearning`). The result is also written
     /// to the model file, so a restart cannot bring the user back.
-    private func removing(user: String, items: [Int32], from snapshot: ServingModel, approximate: Bool, version: Int) throws -> ServingModel {
+    private func removing(user: String, items: [Int32], retained: Interactions, from snapshot: ServingModel, approximate: Bool,
+                          version: Int) throws -> ServingModel {
         guard let u = snapshot.users.dense(user) else { return snapshot }
         var users = snapshot.userEmbeddings
         var itemTable = snapshot.itemEmbeddings
-        let retained = lock.withLock { retainedInteractions(excluding: user, snapshot: snapshot) }
         if approximate && !items.isEmpty {
             let retainedByUser = retained.matrix(users: snapshot.users.count, items: snapshot.itemCount)
             let result = Unlearning.forget(users: users, items: itemTable, forget: items.map { (u, $0) },
@@ -310,47 +337,57 @@ public final class RecommendationService: @unchecked Sendable {
         return ServingModel(artifact: artifact, foldIn: foldInSettings)
     }
 
-    /// Must hold the lock. The stored interactions of every other user known to the model, in the snapshot's
-    /// index space.
-    private func retainedInteractions(excluding user: String, snapshot: ServingModel) -> Interactions {
-        var pairs = Interactions()
-        for (raw, items) in seen where raw != user {
-            guard let u = snapshot.users.dense(raw) else { continue }
-            for i in items { pairs.users.append(u); pairs.items.append(i) }
-        }
-        return pairs
-    }
-
     // MARK: Retraining
 
-    /// Starts a background retrain on every stored event unless one is running; returns false if one was.
+    /// Asks `RetrainService` for a retrain on every stored event unless one is running (then one more follows
+    /// it); returns false if one was running or the service is stopping.
     @discardableResult
     public func startRetrain() -> Bool {
-        let started = lock.withLock { () -> Bool in
-            if retraining { retrainPending = true; return false }
-            retraining = true
-            deletedDuringRetrain = []
+        let started = state.withLockedValue { s -> Bool in
+            if s.stopping { return false }
+            if s.retraining { s.retrainPending = true; return false }
+            s.retraining = true
+            s.deletedDuringRetrain = []
             return true
         }
-        guard started else { return false }
-        Thread.detachNewThread { [self] in
-            do {
-                try retrainNow()
-            } catch {
-                logger.error("retrain failed", metadata: ["error": "\(error)"])
-                lock.withLock { lastRetrainError = "\(error)"; retraining = false }
-            }
-        }
-        return true
+        if started { retrainRequested.yield() }
+        return started
     }
 
-    /// Retrains synchronously (the background thread's body; tests call it directly).
+    /// Runs one requested retrain on the calling thread, recording a failure instead of throwing.
+    fileprivate func retrainRequestedNow() {
+        do {
+            try retrainNow()
+        } catch TrainingError.cancelled {
+            logger.info("retrain stopped: shutting down")
+            state.withLockedValue { $0.retraining = false }
+        } catch {
+            logger.error("retrain failed", metadata: ["error": "\(error)"])
+            state.withLockedValue { $0.lastRetrainError = "\(error)"; $0.retraining = false }
+        }
+    }
+
+    /// Graceful shutdown: no new retrain; one in flight stops at its next epoch without publishing.
+    fileprivate func stopRetraining() {
+        state.withLockedValue { $0.stopping = true }
+        retrainRequested.finish()
+    }
+
+    /// Whether graceful shutdown has reached the retrain loop.
+    var isStopping: Bool { state.withLockedValue { $0.stopping } }
+
+    fileprivate var retrainRequestStream: AsyncStream<Void> { retrainRequests }
+
+    /// Sets the hook called on the retrain's thread just before it fits.
+    func setBeforeRetrainFit(_ hook: (@Sendable () -> Void)?) { state.withLockedValue { $0.beforeRetrainFit = hook } }
+
+    /// Retrains synchronously (`RetrainService` runs it on a thread of its own; tests call it directly).
     public func retrainNow() throws {
         defer {
-            let again = lock.withLock { () -> Bool in
-                retraining = false
-                defer { retrainPending = false }
-                return retrainPending
+            let again = state.withLockedValue { s -> Bool in
+                s.retraining = false
+                defer { s.retrainPending = false }
+                return s.retrainPending && !s.stopping
             }
             if again { startRetrain() }
         }
@@ -364,44 +401,27 @@ public final class RecommendationService: @unchecked Sendable {
             interactions.items.append(items.intern(item))
         }
         guard interactions.count > 0 else { throw ServiceError.invalid("no stored events to train on") }
-        var settings = header.hyperparameters
-        if let epochs = header.retrainEpochs { settings["epochs"] = String(epochs) }
-        var hyperparameters = Hyperparameters(settings)
-        let fresh = try ModelRegistry.make(header.model, hyperparameters: &hyperparameters)
-        guard let trained = fresh as? any EmbeddingModel else { throw ServiceError.invalid("model '\(header.model)' is not an embedding model") }
         let started = Date()
         logger.info("retraining", metadata: ["model": "\(header.model)", "events": "\(interactions.count)"])
-        // Item features come back from their sources, aligned to the retrain's items (new items need rows too).
-        let featureData = Dataset(name: header.dataset, users: users, items: items, interactions: interactions)
-        let modalities = try (header.modalities ?? [:]).sorted { $0.key < $1.key }.map { name, source in
-            do { return try ModalityLoader.load(name: name, source: source, for: featureData) } catch {
-                throw ServiceError.invalid("retrain cannot reload modality '\(name)' from \(source): \(error)")
-            }
+        let (nextVersion, hook) = state.withLockedValue { ($0.version + 1, $0.beforeRetrainFit) }
+        hook?()
+        let artifact: ModelArtifact
+        do {
+            artifact = try TrainingRun.refit(like: header, on: Dataset(name: header.dataset, users: users, items: items, interactions: interactions),
+                                             dataFingerprint: "events<=\(watermark)", version: nextVersion,
+                                             isCancelled: { [state] in state.withLockedValue { $0.stopping } })
+        } catch let error as TrainingRunError {
+            throw ServiceError.invalid("retrain: \(error)")
         }
-        let data = TrainingData(userCount: users.count, itemCount: items.count, interactions: interactions, modalities: modalities)
-        try trained.fit(data, context: TrainingContext(seed: header.seed))
-        var newHeader = header
-        newHeader.userIDs = users.rawIDs
-        newHeader.itemIDs = items.rawIDs
-        newHeader.itemTitles = header.itemTitles.map { titles in
-            let old = IDMap(rawIDs: header.itemIDs)
-            return items.rawIDs.map { old.dense($0).map { titles[Int($0)] } ?? "" }
-        }
-        newHeader.createdAt = ISO8601DateFormatter().string(from: Date())
-        newHeader.interactionCount = interactions.count
-        newHeader.dataFingerprint = "events<=\(watermark)"
-        let nextVersion = lock.withLock { version } + 1
-        newHeader.modelVersion = nextVersion
-        let artifact = try ModelArtifact(header: newHeader, userEmbeddings: trained.userEmbeddings,
-                                         itemEmbeddings: trained.itemEmbeddings, training: interactions)
+        let newHeader = artifact.header
         if let modelPath { try artifact.write(to: modelPath) }
         let next = ServingModel(artifact: artifact, foldIn: foldInSettings)
-        let lateDeletes = lock.withLock { () -> Set<String> in
-            model = next
-            version = max(version + 1, nextVersion)
-            lastTraining = newHeader.createdAt
-            lastRetrainError = nil
-            return deletedDuringRetrain
+        let lateDeletes = state.withLockedValue { s -> Set<String> in
+            s.model = next
+            s.version = max(s.version + 1, nextVersion)
+            s.lastTraining = newHeader.createdAt
+            s.lastRetrainError = nil
+            return s.deletedDuringRetrain
         }
         try store.setMeta("model_watermark", "\(newHeader.dataFingerprint)@\(watermark)")
         try rebuildState(after: watermark)
@@ -428,14 +448,47 @@ public final class RecommendationService: @unchecked Sendable {
             counts[Int(i)] += 1
             if id > watermark { late.insert(user) }
         }
-        lock.withLock {
-            seen = newSeen
-            itemCounts = counts
-            folded = [:]
+        state.withLockedValue { s in
+            s.seen = newSeen
+            s.itemCounts = counts
+            s.folded = [:]
             // A user with stored events the model has no row for (or, after a restart, any events newer than
             // the model) is served by fold-in.
-            for user in seen.keys where model.users.dense(user) == nil || late.contains(user) { refold(user) }
+            for user in s.seen.keys where s.model.users.dense(user) == nil || late.contains(user) { s.refold(user) }
         }
     }
 }
 
+/// Runs requested retrains one at a time, each on a thread of its own (a fit is minutes of blocking numeric
+/// work, which must not occupy Swift's cooperative threads). On graceful shutdown it takes no new request and
+/// waits for one in flight, which stops at its next epoch without publishing.
+struct RetrainService: Service {
+    let service: RecommendationService
+
+    func run() async {
+        await withGracefulShutdownHandler {
+            for await _ in service.retrainRequestStream {
+                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                    let thread = Thread { [service] in
+                        service.retrainRequestedNow()
+                        done.resume()
+                    }
+                    thread.name = "affinity-retrain"
+                    thread.start()
+                }
+            }
+        } onGracefulShutdown: { [service] in
+            service.stopRetraining()
+        }
+    }
+}
+
+/// Stops the scoring threads on graceful shutdown, after the requests they were given are ranked.
+struct ScoringService: Service {
+    let queue: ScoringQueue
+
+    func run() async {
+        try? await gracefulShutdown()
+        queue.stop()
+    }
+}

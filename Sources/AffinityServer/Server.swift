@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOPosix
+import ServiceLifecycle
 import AffinityServing
 
 /// Settings of `affinity serve`.
@@ -393,7 +394,9 @@ private func path(_ keys: [CodingKey]) -> String {
     keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
 }
 
-/// Runs the service until SIGTERM or SIGINT; in-flight requests finish, then the store is closed.
+/// Runs the service until SIGTERM or SIGINT: the HTTP server and the service's background work (retrains, scoring
+/// threads) in one service group. On the signal the server stops accepting and finishes in-flight requests, then
+/// the retrain loop and the scoring threads stop (reverse order of the group), then the store is closed.
 public func runServer(service: RecommendationService, settings: ServerSettings, ranker: ContextScorer? = nil) async throws {
     let metrics = RequestMetrics()
     let router = makeRouter(service: service, settings: settings, metrics: metrics, ranker: ranker)
@@ -401,7 +404,9 @@ public func runServer(service: RecommendationService, settings: ServerSettings, 
     let app = Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "affinity"),
                           eventLoopGroupProvider: .shared(group), logger: service.logger)
     service.logger.info("serving", metadata: ["address": "\(settings.host):\(settings.port)", "model_version": "\(service.modelVersion)"])
-    try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    let services = ServiceGroup(services: service.backgroundServices + [app], gracefulShutdownSignals: [.sigterm, .sigint],
+                                logger: service.logger)
+    try await services.run()
     try service.store.close()
     try await group.shutdownGracefully()
     service.logger.info("stopped; event store closed")

@@ -1,4 +1,5 @@
 import Testing
+import AffinityApplication
 import Foundation
 import ArgumentParser
 @testable import AffinityCLI

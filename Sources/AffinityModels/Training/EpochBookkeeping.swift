@@ -40,5 +40,6 @@ struct EpochBookkeeping<Snapshot> {
                     + (report.validation.map { " valid \(validMetric) \(String(format: "%.4f", $0[validMetric] ?? .nan))" } ?? "")
                     + (report.monitored.map { m in " | curve " + m.keys.sorted().map { "\($0) \(String(format: "%.4f", m[$0]!))" }.joined(separator: ", ") } ?? ""))
         context.onEpoch?(report)
+        if context.isCancelled?() == true { throw TrainingError.cancelled }
     }
 }

@@ -226,11 +226,14 @@ extension Trainer {
 public enum TrainingError: Error, CustomStringConvertible {
     case diverged(epoch: Int, batch: Int)
     case unknownMetric(String, [String])
+    /// `TrainingContext.isCancelled` said stop.
+    case cancelled
 
     public var description: String {
         switch self {
         case .diverged(let e, let b): return "training diverged (non-finite loss) at epoch \(e), batch \(b); lower learning_rate"
         case .unknownMetric(let m, let known): return "valid_metric '\(m)' is not computed (available: \(known.joined(separator: ", ")))"
+        case .cancelled: return "training was cancelled"
         }
     }
 }
