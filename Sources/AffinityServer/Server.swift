@@ -352,24 +352,6 @@ func rankingResponse(subject: (key: String, id: String), _ result: Recommendatio
     return response(ByteBuffer(string: out))
 }
 
-/// Appends `s` as a JSON string literal (RFC 8259 escaping).
-func appendJSONString(_ s: String, to out: inout String) {
-    out += "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    out += "\""
-}
-
 /// Compares two secrets in time that depends only on their lengths, not on where they differ.
 func constantTimeEqual(_ a: String, _ b: String) -> Bool {
     let x = Array(a.utf8), y = Array(b.utf8)

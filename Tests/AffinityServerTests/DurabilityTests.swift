@@ -7,17 +7,6 @@ import AffinityServing
 @testable import AffinityServer
 import AffinityTestSupport
 
-/// The `affinity` executable built beside this test bundle (SwiftPM builds it with the tests).
-func affinityExecutable() -> String? {
-    var candidates: [String] = []
-    if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-        candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().path + "/affinity")
-    }
-    candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/affinity")
-    candidates += ["debug", "release"].map { Fixtures.repositoryRoot + "/.build/\($0)/affinity" }
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-}
-
 /// A server process on a free loopback port.
 final class ServerProcess: @unchecked Sendable {
     let process = Process()
@@ -63,7 +52,7 @@ final class Acknowledged: @unchecked Sendable {
     /// Events posted under load, the server killed with SIGKILL mid-stream, restarted: every acknowledged
     /// event is in the store. Then SIGTERM stops the restarted server cleanly (exit status 0).
     @Test func everyAcknowledgedEventSurvivesSIGKILL() async throws {
-        guard let executable = affinityExecutable() else {
+        guard let executable = Fixtures.affinityExecutable() else {
             Issue.record("the affinity executable was not built beside the tests")
             return
         }

@@ -28,6 +28,17 @@ public enum Fixtures {
         return path
     }
 
+    /// The `affinity` executable built beside this test bundle (SwiftPM builds it with the tests).
+    public static func affinityExecutable() -> String? {
+        var candidates: [String] = []
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().path + "/affinity")
+        }
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/affinity")
+        candidates += ["debug", "release"].map { Fixtures.repositoryRoot + "/.build/\($0)/affinity" }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
     /// The repository root (this file is Tests/AffinityTestSupport/Fixtures.swift).
     public static let repositoryRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
