@@ -98,3 +98,58 @@ func runAffinity(_ arguments: [String], input: String, environment: [String: Str
         #expect(try runAffinity(["score", "--model", Self.modelFile, "-k", "0"], input: "u1\n").status != 0)
     }
 }
+
+/// Java and a Python with pyspark (`scripts/setup.sh --spark` installs both; CI runs it).
+enum SparkEnvironment {
+    /// The venv's Python, when it imports pyspark and a Java runtime is on PATH or under JAVA_HOME.
+    static let python: String? = {
+        let environment = ProcessInfo.processInfo.environment
+        let java = (environment["JAVA_HOME"].map { [$0 + "/bin/java"] } ?? [])
+            + (environment["PATH"] ?? "").split(separator: ":").map { $0 + "/java" }
+        guard java.contains(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
+        let venv = environment["AFFINITY_SPARK_VENV"] ?? NSHomeDirectory() + "/.cache/affinity-spark/venv"
+        let python = venv + "/bin/python"
+        guard FileManager.default.isExecutableFile(atPath: python) else { return nil }
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: python)
+        check.arguments = ["-c", "import pyspark"]
+        check.standardError = FileHandle.nullDevice
+        guard (try? check.run()) != nil else { return nil }
+        check.waitUntilExit()
+        return check.terminationStatus == 0 ? python : nil
+    }()
+}
+
+@Suite struct SparkScoringTests {
+    /// examples/spark/score_users.py in `local[2]` over four partitions writes exactly the single-process output.
+    @Test(.enabled(if: SparkEnvironment.python != nil,
+                   "pyspark or java is absent (scripts/setup.sh --spark installs openjdk-17-jre-headless and pyspark)"))
+    func pipedPartitionsEqualTheSingleProcessOutput() throws {
+        let python = try #require(SparkEnvironment.python)
+        let executable = try #require(Fixtures.affinityExecutable())
+        let users = (0..<400).map { $0 % 9 == 0 ? "stranger\($0)" : "u\($0 % 30)" }
+        let folder = Fixtures.temporaryFolder("spark")
+        let usersFile = Fixtures.file("users.txt", users.joined(separator: "\n") + "\n", in: folder)
+        let single = try runAffinity(["score", "--model", ScoreCommandTests.modelFile, "-k", "5"], input: users.joined(separator: "\n") + "\n")
+        #expect(single.status == 0)
+
+        let output = folder + "/top.jsonl", log = folder + "/spark.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let job = Process()
+        job.executableURL = URL(fileURLWithPath: python)
+        job.arguments = [Fixtures.repositoryRoot + "/examples/spark/score_users.py", "--users", usersFile,
+                         "--model", ScoreCommandTests.modelFile, "--output", output, "--affinity", executable, "-k", "5",
+                         "--master", "local[2]", "--partitions", "4"]
+        job.standardOutput = FileHandle(forWritingAtPath: log)
+        job.standardError = FileHandle(forWritingAtPath: log)
+        try job.run()
+        job.waitUntilExit()
+        let messages = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        try #require(job.terminationStatus == 0, "the Spark job failed:\n\(messages.suffix(3000))")
+        #expect(messages.contains("scored 400 users") && messages.contains("over 4 partitions"))
+        let piped = try String(contentsOfFile: output, encoding: .utf8)
+        #expect(piped.split(separator: "\n").count == users.count)
+        // The partitions' union, in order, is the single process's output line for line.
+        #expect(piped == single.stdout)
+    }
+}
