@@ -4,8 +4,20 @@ import Foundation
 import AffinityServing
 import AffinityTestSupport
 
+/// Starts `process` and waits for its exit status without holding a thread (the suite's other tests share the
+/// few cooperative threads; a blocking wait on a slow subprocess would stall them all).
+func exitStatus(of process: Process) async throws -> Int32 {
+    try await withCheckedThrowingContinuation { (done: CheckedContinuation<Int32, Error>) in
+        process.terminationHandler = { done.resume(returning: $0.terminationStatus) }
+        do { try process.run() } catch {
+            process.terminationHandler = nil
+            done.resume(throwing: error)
+        }
+    }
+}
+
 /// Runs the built `affinity` binary with `input` on standard input; returns its exit status and both outputs.
-func runAffinity(_ arguments: [String], input: String, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+func runAffinity(_ arguments: [String], input: String, environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
     let executable = try #require(Fixtures.affinityExecutable(), "the affinity executable was not built beside the tests")
     let folder = Fixtures.temporaryFolder("score-run")
     let inputPath = Fixtures.file("in.txt", input, in: folder), outPath = folder + "/out.txt", errPath = folder + "/err.txt"
@@ -18,9 +30,8 @@ func runAffinity(_ arguments: [String], input: String, environment: [String: Str
     process.standardInput = FileHandle(forReadingAtPath: inputPath)
     process.standardOutput = FileHandle(forWritingAtPath: outPath)
     process.standardError = FileHandle(forWritingAtPath: errPath)
-    try process.run()
-    process.waitUntilExit()
-    return (process.terminationStatus, try String(contentsOfFile: outPath, encoding: .utf8), try String(contentsOfFile: errPath, encoding: .utf8))
+    let status = try await exitStatus(of: process)
+    return (status, try String(contentsOfFile: outPath, encoding: .utf8), try String(contentsOfFile: errPath, encoding: .utf8))
 }
 
 @Suite struct ScoreCommandTests {
@@ -49,10 +60,10 @@ func runAffinity(_ arguments: [String], input: String, environment: [String: Str
         try stdout.split(separator: "\n").map { try JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
     }
 
-    @Test func scoresEachUserInOrderAndReportsBadLines() throws {
+    @Test func scoresEachUserInOrderAndReportsBadLines() async throws {
         let artifact = try ModelArtifact.read(from: Self.modelFile)
         let model = ServingModel(artifact: artifact)
-        let result = try runAffinity(["score", "--model", Self.modelFile, "-k", "3"], input: "u1\nu2\n\nnobody\nu3\r\n")
+        let result = try await runAffinity(["score", "--model", Self.modelFile, "-k", "3"], input: "u1\nu2\n\nnobody\nu3\r\n")
         #expect(result.status != 0)  // one bad line
         #expect(result.stderr.contains("line 3: empty line"))
         let lines = try parse(result.stdout)
@@ -71,10 +82,10 @@ func runAffinity(_ arguments: [String], input: String, environment: [String: Str
         #expect(fallback.items.allSatisfy { Float(counts[$0.id]!) == $0.score })
     }
 
-    @Test func excludeSeenLeavesOutTrainingItems() throws {
+    @Test func excludeSeenLeavesOutTrainingItems() async throws {
         let artifact = try ModelArtifact.read(from: Self.modelFile)
         let model = ServingModel(artifact: artifact)
-        let result = try runAffinity(["score", "--model", Self.modelFile, "-k", "5", "--exclude-seen"], input: "u4\n")
+        let result = try await runAffinity(["score", "--model", Self.modelFile, "-k", "5", "--exclude-seen"], input: "u4\n")
         #expect(result.status == 0 && result.stderr.isEmpty)
         let line = try #require(try parse(result.stdout).first)
         let u = try #require(model.users.dense("u4"))
@@ -83,19 +94,19 @@ func runAffinity(_ arguments: [String], input: String, environment: [String: Str
     }
 
     /// More users than one block: the output is the same whatever the thread count, line for line.
-    @Test func blocksAndThreadsDoNotChangeTheOutput() throws {
+    @Test func blocksAndThreadsDoNotChangeTheOutput() async throws {
         let users = (0..<2500).map { $0 % 7 == 0 ? "stranger\($0)" : "u\($0 % 30)" }
         let input = users.joined(separator: "\n") + "\n"
-        let many = try runAffinity(["score", "--model", Self.modelFile, "-k", "4"], input: input)
-        let one = try runAffinity(["score", "--model", Self.modelFile, "-k", "4"], input: input, environment: ["AFFINITY_THREADS": "1"])
+        let many = try await runAffinity(["score", "--model", Self.modelFile, "-k", "4"], input: input)
+        let one = try await runAffinity(["score", "--model", Self.modelFile, "-k", "4"], input: input, environment: ["AFFINITY_THREADS": "1"])
         #expect(many.status == 0 && one.status == 0)
         #expect(try parse(many.stdout).map(\.user) == users)
         #expect(many.stdout == one.stdout)
     }
 
-    @Test func badArgumentsFail() throws {
-        #expect(try runAffinity(["score", "--model", "/nonexistent/m.affinity"], input: "u1\n").status != 0)
-        #expect(try runAffinity(["score", "--model", Self.modelFile, "-k", "0"], input: "u1\n").status != 0)
+    @Test func badArgumentsFail() async throws {
+        #expect(try await runAffinity(["score", "--model", "/nonexistent/m.affinity"], input: "u1\n").status != 0)
+        #expect(try await runAffinity(["score", "--model", Self.modelFile, "-k", "0"], input: "u1\n").status != 0)
     }
 }
 
@@ -124,13 +135,13 @@ enum SparkEnvironment {
     /// examples/spark/score_users.py in `local[2]` over four partitions writes exactly the single-process output.
     @Test(.enabled(if: SparkEnvironment.python != nil,
                    "pyspark or java is absent (scripts/setup.sh --spark installs openjdk-17-jre-headless and pyspark)"))
-    func pipedPartitionsEqualTheSingleProcessOutput() throws {
+    func pipedPartitionsEqualTheSingleProcessOutput() async throws {
         let python = try #require(SparkEnvironment.python)
         let executable = try #require(Fixtures.affinityExecutable())
         let users = (0..<400).map { $0 % 9 == 0 ? "stranger\($0)" : "u\($0 % 30)" }
         let folder = Fixtures.temporaryFolder("spark")
         let usersFile = Fixtures.file("users.txt", users.joined(separator: "\n") + "\n", in: folder)
-        let single = try runAffinity(["score", "--model", ScoreCommandTests.modelFile, "-k", "5"], input: users.joined(separator: "\n") + "\n")
+        let single = try await runAffinity(["score", "--model", ScoreCommandTests.modelFile, "-k", "5"], input: users.joined(separator: "\n") + "\n")
         #expect(single.status == 0)
 
         let output = folder + "/top.jsonl", log = folder + "/spark.log"
@@ -142,10 +153,9 @@ enum SparkEnvironment {
                          "--master", "local[2]", "--partitions", "4"]
         job.standardOutput = FileHandle(forWritingAtPath: log)
         job.standardError = FileHandle(forWritingAtPath: log)
-        try job.run()
-        job.waitUntilExit()
+        let status = try await exitStatus(of: job)
         let messages = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        try #require(job.terminationStatus == 0, "the Spark job failed:\n\(messages.suffix(3000))")
+        try #require(status == 0, "the Spark job failed:\n\(messages.suffix(3000))")
         #expect(messages.contains("scored 400 users") && messages.contains("over 4 partitions"))
         let piped = try String(contentsOfFile: output, encoding: .utf8)
         #expect(piped.split(separator: "\n").count == users.count)
