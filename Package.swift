@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Affinity", targets: ["AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing"]),
         .library(name: "AffinityServer", targets: ["AffinityServer"]),
+        .library(name: "AffinityPostgres", targets: ["AffinityPostgres"]),
         .executable(name: "affinity", targets: ["affinity"]),
         .executable(name: "affinity-bench", targets: ["affinity-bench"]),
     ],
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // `swift package generate-documentation` (scripts/docs.sh); a plugin, nothing is linked.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -47,9 +49,18 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+        // The PostgreSQL store (`serve --store postgres://…`): its own target, so that the library products that
+        // run on a device never link postgres-nio.
+        .target(name: "AffinityPostgres", dependencies: [
+            "AffinityServer",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .target(name: "AffinityCLI", dependencies: [
-            "AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityServer",
+            "AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityServer", "AffinityPostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
         ]),
@@ -73,6 +84,10 @@ let package = Package(
         .testTarget(name: "AffinityServerTests", dependencies: [
             "AffinityServer", "AffinityTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+        // Store conformance against SQLite and a throwaway PostgreSQL server; replicas on one PostgreSQL.
+        .testTarget(name: "AffinityStoreTests", dependencies: [
+            "AffinityCore", "AffinityData", "AffinityServing", "AffinityServer", "AffinityPostgres", "AffinityTestSupport",
         ]),
     ]
 )

@@ -20,3 +20,17 @@ if ! command -v chromium >/dev/null 2>&1; then
         && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
         || echo "setup: chromium unavailable: the report browser test will be skipped" >&2
 fi
+# Optional, with AFFINITY_SETUP_POSTGRES=1 (CI sets it): PostgreSQL's server binaries, for the store tests that
+# start a throwaway server (skipped visibly without them). Waits for, then retries on, a held apt lock.
+if [ "${AFFINITY_SETUP_POSTGRES:-0}" = "1" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "setup: installing postgresql (apt)" >&2
+    for attempt in 1 2 3 4 5; do
+        if $SUDO apt-get -o DPkg::Lock::Timeout=120 update -qq \
+            && DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends postgresql >/dev/null; then
+            break
+        fi
+        echo "setup: apt failed (attempt $attempt), retrying in 15 s" >&2
+        sleep 15
+    done
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo "setup: postgresql unavailable: the PostgreSQL store tests will be skipped" >&2
+fi

@@ -60,7 +60,7 @@ public enum ServiceError: Error, CustomStringConvertible, Sendable {
 /// they need under a short lock and compute outside it; a retrain builds a new snapshot in the background and
 /// swaps it in under the lock, so requests are served throughout.
 public final class RecommendationService: @unchecked Sendable {
-    public let store: EventStore
+    public let store: any EventStore
     public let modelPath: String?
     public let logger: Logger
     public let foldInSettings: FoldInSettings
@@ -82,7 +82,7 @@ public final class RecommendationService: @unchecked Sendable {
     private var retrainPending = false
     private var lastRetrainError: String?
 
-    public init(artifact: ModelArtifact, store: EventStore, modelPath: String? = nil, logger: Logger = Logger(label: "affinity"),
+    public init(artifact: ModelArtifact, store: any EventStore, modelPath: String? = nil, logger: Logger = Logger(label: "affinity"),
                 foldIn: FoldInSettings = FoldInSettings(), unlearning: UnlearningSettings = UnlearningSettings(),
                 scoringThreads: Int = 1) throws {
         self.store = store
@@ -222,6 +222,15 @@ public final class RecommendationService: @unchecked Sendable {
         let trained = model.users.dense(user).map { model.userVector($0) }
         folded[user] = model.foldIn(items: items, prior: trained)
     }
+
+    /// Applies events another process stored (read from the store's change feed): the state update `ingest`
+    /// makes after its append. Returns the number of users whose recommendations changed.
+    @discardableResult
+    public func applyStoredElsewhere(_ events: [Event]) -> Int { lock.withLock { apply(events) } }
+
+    /// Forgets a user another process deleted from the store: their state and row at once, the items'
+    /// embeddings by the approximate unlearning step.
+    public func forgetDeletedElsewhere(user: String) throws { _ = try unlearnAndSwap(user: user, items: nil) }
 
     /// How a deletion removed the user's influence on the model.
     public enum Unlearned: String, Codable, Sendable {

@@ -393,15 +393,20 @@ private func path(_ keys: [CodingKey]) -> String {
     keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
 }
 
-/// Runs the service until SIGTERM or SIGINT; in-flight requests finish, then the store is closed.
-public func runServer(service: RecommendationService, settings: ServerSettings, ranker: ContextScorer? = nil) async throws {
+/// Runs the service until SIGTERM or SIGINT; in-flight requests finish, then the store is closed. A `follower`
+/// (replicas on a shared store) polls the store's changes meanwhile.
+public func runServer(service: RecommendationService, settings: ServerSettings, ranker: ContextScorer? = nil,
+                      follower: ChangeFollower? = nil) async throws {
     let metrics = RequestMetrics()
     let router = makeRouter(service: service, settings: settings, metrics: metrics, ranker: ranker)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, settings.ioThreads))
     let app = Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "affinity"),
                           eventLoopGroupProvider: .shared(group), logger: service.logger)
     service.logger.info("serving", metadata: ["address": "\(settings.host):\(settings.port)", "model_version": "\(service.modelVersion)"])
+    let following = follower.map { follower in Task { await follower.run() } }
     try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    following?.cancel()
+    await following?.value
     try service.store.close()
     try await group.shutdownGracefully()
     service.logger.info("stopped; event store closed")
