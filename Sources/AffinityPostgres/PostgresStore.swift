@@ -210,6 +210,10 @@ public final class PostgresEventStore: EventStore, ModelVersionStore {
     public func close() throws {
         connections.close()
     }
+
+    /// A connection outside the shared set (advisory locks live as long as their session).
+    func dedicatedConnection() -> EventLoopFuture<PostgresConnection> { connections.dedicated() }
+    var logger: Logger { connections.logger }
 }
 
 public struct PostgresStoreError: Error, CustomStringConvertible, Sendable {

@@ -192,3 +192,28 @@ func collect(_ store: any EventStore, from start: ChangeCursor, until done: (Sto
         try await Task.sleep(for: .milliseconds(20))
     }
 }
+
+@Suite("PostgreSQL advisory lock")
+struct AdvisoryLockTests {
+    @Test("one holder at a time; a waiter gets the lock when the holder's session ends")
+    func exclusion() async throws {
+        let url = try TestPostgres.require().makeDatabase()
+        let first = try PostgresEventStore(url: url), second = try PostgresEventStore(url: url)
+        defer { try? first.close(); try? second.close() }
+        let key: Int64 = 42
+        let held = try #require(try first.tryAdvisoryLock(key))
+        #expect(held.isHeld)
+        #expect(try second.tryAdvisoryLock(key) == nil)
+        // A waiter blocks until the holder's session ends (as when a worker is killed: its connection drops).
+        let waiter = Task.detached { try second.waitForAdvisoryLock(key) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try first.tryAdvisoryLock(key) == nil)
+        held.release()
+        let next = try await waiter.value
+        #expect(next.isHeld)
+        #expect(try first.tryAdvisoryLock(key) == nil)
+        next.release()
+        let again = try #require(try first.tryAdvisoryLock(key))
+        again.release()
+    }
+}
