@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Affinity", targets: ["AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityApplication"]),
         .library(name: "AffinityServer", targets: ["AffinityServer"]),
+        .library(name: "AffinityPostgres", targets: ["AffinityPostgres"]),
         .executable(name: "affinity", targets: ["affinity"]),
         .executable(name: "affinity-bench", targets: ["affinity-bench"]),
     ],
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // Already Hummingbird's: runs the server beside its background services and stops them all on SIGTERM.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // `swift package generate-documentation` (scripts/docs.sh); a plugin, nothing is linked.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -55,8 +57,16 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The PostgreSQL store (`serve --store postgres://…`): its own target, so that the library products that
+        // run on a device never link postgres-nio.
+        .target(name: "AffinityPostgres", dependencies: [
+            "AffinityServer",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .target(name: "AffinityCLI", dependencies: [
-            "AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityApplication", "AffinityServer",
+            "AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityApplication", "AffinityServer", "AffinityPostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
         ]),
@@ -81,6 +91,10 @@ let package = Package(
             "AffinityServer", "AffinityTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Store conformance against SQLite and a throwaway PostgreSQL server; replicas on one PostgreSQL.
+        .testTarget(name: "AffinityStoreTests", dependencies: [
+            "AffinityCore", "AffinityData", "AffinityServing", "AffinityServer", "AffinityPostgres", "AffinityTestSupport",
         ]),
     ]
 )

@@ -4,14 +4,19 @@
 # With --spark (CI passes it): also Java (Debian's openjdk-17-jre-headless) and pyspark (from PyPI, into the venv
 # $AFFINITY_SPARK_VENV, default ~/.cache/affinity-spark/venv) for the Spark batch-scoring test, which is skipped
 # visibly without them.
+# With --postgres (or AFFINITY_SETUP_POSTGRES=1; CI passes it): Debian's postgresql server binaries, for the store
+# tests and scripts/cluster-demo.sh, which start a throwaway server of their own (no system service is used).
 # Idempotent: does nothing when they are present. Debian/Ubuntu (apt); on macOS Accelerate is used instead.
 set -euo pipefail
 if [ "$(uname)" = "Darwin" ]; then exit 0; fi
 SPARK=""
+POSTGRES=""
+if [ "${AFFINITY_SETUP_POSTGRES:-0}" = "1" ]; then POSTGRES=1; fi
 for arg in "$@"; do
     case "$arg" in
         --spark) SPARK=1 ;;
-        *) echo "setup: unknown option $arg (known: --spark)" >&2; exit 2 ;;
+        --postgres) POSTGRES=1 ;;
+        *) echo "setup: unknown option $arg (known: --spark, --postgres)" >&2; exit 2 ;;
     esac
 done
 SUDO=""
@@ -51,4 +56,10 @@ if [ -n "$SPARK" ]; then
         python3 -m venv "$VENV"
         "$VENV/bin/pip" install -q --disable-pip-version-check pyspark
     fi
+fi
+# PostgreSQL's server binaries, for the store tests that start a throwaway server (skipped visibly without them).
+if [ -n "$POSTGRES" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "setup: installing postgresql (apt)" >&2
+    { update_once && apt_get install -y --no-install-recommends postgresql >/dev/null; } \
+        || echo "setup: postgresql unavailable: the PostgreSQL store tests will be skipped" >&2
 fi

@@ -22,7 +22,7 @@ struct ServeLoopBench: ParsableCommand {
             let artifact = try ModelArtifact.read(from: model)
             var logger = Logger(label: "bench")
             logger.logLevel = .warning
-            let service = try RecommendationService(artifact: artifact, store: try EventStore(path: store), logger: logger)
+            let service = try RecommendationService(artifact: artifact, store: try SQLiteEventStore(path: store), logger: logger)
             let users = artifact.header.userIDs
             var rng = SeededGenerator(seed: 1)
             let picks = (0..<requests).map { _ in users[rng.nextInt(below: users.count)] }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import AffinityServing
 import AffinityServer
+import AffinityPostgres
 
 /// `affinity serve`: the HTTP recommendation service.
 struct ServeCommand: AsyncParsableCommand {
@@ -10,8 +11,10 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve a saved model over HTTP (recommendations, similar items, events, deletion, retraining).",
         discussion: """
-        The API is under /v1 (docs/openapi.yaml). Events are stored in an embedded SQLite database and
-        acknowledged once durable; a new store starts with the model's training data. Write and admin routes
+        The API is under /v1 (docs/openapi.yaml). Events are stored in an embedded SQLite database, or in a
+        PostgreSQL database shared by several replicas (--store postgres://…), and acknowledged once durable; a
+        new store starts with the model's training data. Replicas on one PostgreSQL poll it for each other's
+        events and deletions (--follow-interval). Write and admin routes
         need the API key (--api-key or AFFINITY_API_KEY) as 'Authorization: Bearer KEY'. SIGTERM or SIGINT
         stops the server after in-flight requests finish.
         """)
@@ -22,8 +25,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Click-through model file (`affinity train --task ctr --save`): answers POST /v1/score and re-ranks recommendations on ?rerank=ctr.")
     var ctrModel: String?
 
-    @Option(name: .long, help: "SQLite event store (created if missing).")
+    @Option(name: .long, help: "Event store: a SQLite file (PATH or sqlite:PATH, created if missing), or a shared PostgreSQL database (postgres://user[:password]@host[:port]/database).")
     var store: String
+
+    @Option(name: .long, help: "Seconds between polls of the store for other replicas' events and deletions (default: 0.25 with PostgreSQL, off with SQLite; 0 turns it off).")
+    var followInterval: Double?
 
     @Option(name: .long, help: "Address to listen on.")
     var host = "127.0.0.1"
@@ -53,10 +59,16 @@ struct ServeCommand: AsyncParsableCommand {
             var logger = Logger(label: "affinity")
             logger.logLevel = level
             let artifact = try ModelArtifact.read(from: model)
-            let events = try EventStore(path: store)
             guard (1...64).contains(scoringThreads) else { throw ValidationError("--scoring-threads must be between 1 and 64") }
+            let location = StoreLocation(store)
+            let interval = followInterval ?? (location.isShared ? 0.25 : 0)
+            guard interval >= 0, interval <= 3600 else { throw ValidationError("--follow-interval must be between 0 and 3600 seconds") }
+            let events = try location.open(logger: logger)
+            // Taken before the service reads the store, so that nothing stored meanwhile is missed.
+            let start = try events.changeCursor()
             let service = try RecommendationService(artifact: artifact, store: events, modelPath: model, logger: logger,
                                                     scoringThreads: scoringThreads)
+            let follower = interval > 0 ? ChangeFollower(service: service, from: start, interval: .milliseconds(Int(interval * 1000))) : nil
             var settings = ServerSettings()
             settings.host = host
             settings.port = port
@@ -66,7 +78,7 @@ struct ServeCommand: AsyncParsableCommand {
             settings.ioThreads = ioThreads
             if settings.apiKey == nil { logger.warning("no API key: write and admin routes will refuse every request") }
             let ranker = try ctrModel.map { try ContextScorer(ContextArtifact.read(from: $0)) }
-            try await runServer(service: service, settings: settings, ranker: ranker)
+            try await runServer(service: service, settings: settings, ranker: ranker, follower: follower)
         }
     }
 }

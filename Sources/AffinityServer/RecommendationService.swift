@@ -122,7 +122,7 @@ struct ServiceState: Sendable {
 /// the lock, so requests are served throughout. Retrains and the scoring threads are run and stopped by
 /// `backgroundServices` (swift-service-lifecycle), which `runServer` starts beside the HTTP server.
 public final class RecommendationService: Sendable {
-    public let store: EventStore
+    public let store: any EventStore
     public let modelPath: String?
     public let logger: Logger
     public let foldInSettings: FoldInSettings
@@ -133,7 +133,7 @@ public final class RecommendationService: Sendable {
     private let retrainRequests: AsyncStream<Void>
     private let retrainRequested: AsyncStream<Void>.Continuation
 
-    public init(artifact: ModelArtifact, store: EventStore, modelPath: String? = nil, logger: Logger = Logger(label: "affinity"),
+    public init(artifact: ModelArtifact, store: any EventStore, modelPath: String? = nil, logger: Logger = Logger(label: "affinity"),
                 foldIn: FoldInSettings = FoldInSettings(), unlearning: UnlearningSettings = UnlearningSettings(),
                 scoringThreads: Int = 1) throws {
         self.store = store
@@ -257,6 +257,15 @@ public final class RecommendationService: Sendable {
         let ids = try await store.append(events)
         return (ids, state.withLockedValue { $0.apply(events) })
     }
+
+    /// Applies events another process stored (read from the store's change feed): the state update `ingest`
+    /// makes after its append. Returns the number of users whose recommendations changed.
+    @discardableResult
+    public func applyStoredElsewhere(_ events: [Event]) -> Int { state.withLockedValue { $0.apply(events) } }
+
+    /// Forgets a user another process deleted from the store: their state and row at once, the items'
+    /// embeddings by the approximate unlearning step.
+    public func forgetDeletedElsewhere(user: String) throws { _ = try unlearnAndSwap(user: user, items: nil) }
 
     /// How a deletion removed the user's influence on the model.
     public enum Unlearned: String, Codable, Sendable {

@@ -377,16 +377,19 @@ private func path(_ keys: [CodingKey]) -> String {
 }
 
 /// Runs the service until SIGTERM or SIGINT: the HTTP server and the service's background work (retrains, scoring
-/// threads) in one service group. On the signal the server stops accepting and finishes in-flight requests, then
-/// the retrain loop and the scoring threads stop (reverse order of the group), then the store is closed.
-public func runServer(service: RecommendationService, settings: ServerSettings, ranker: ContextScorer? = nil) async throws {
+/// threads, and with replicas on a shared store the `follower` that polls the store's changes) in one service
+/// group. On the signal the server stops accepting and finishes in-flight requests, then the background services
+/// stop (reverse order of the group), then the store is closed.
+public func runServer(service: RecommendationService, settings: ServerSettings, ranker: ContextScorer? = nil,
+                      follower: ChangeFollower? = nil) async throws {
     let metrics = RequestMetrics()
     let router = makeRouter(service: service, settings: settings, metrics: metrics, ranker: ranker)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, settings.ioThreads))
     let app = Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "affinity"),
                           eventLoopGroupProvider: .shared(group), logger: service.logger)
     service.logger.info("serving", metadata: ["address": "\(settings.host):\(settings.port)", "model_version": "\(service.modelVersion)"])
-    let services = ServiceGroup(services: service.backgroundServices + [app], gracefulShutdownSignals: [.sigterm, .sigint],
+    let background: [any Service] = service.backgroundServices + (follower.map { [$0] } ?? [])
+    let services = ServiceGroup(services: background + [app], gracefulShutdownSignals: [.sigterm, .sigint],
                                 logger: service.logger)
     try await services.run()
     try service.store.close()

@@ -107,7 +107,7 @@ final class Acknowledged: @unchecked Sendable {
         // Restart on the same store, then look in it.
         let restarted = try ServerProcess(executable: executable, model: folder + "/model.affinity", store: folder + "/events.sqlite")
         #expect(try await restarted.waitUntilReady())
-        let store = try EventStore(path: folder + "/events.sqlite")
+        let store = try SQLiteEventStore(path: folder + "/events.sqlite")
         var stored = Set<String>()
         for w in 0..<writers { for e in try store.events(of: "writer\(w)") { if let t = e.type { stored.insert(t) } } }
         let found = acknowledged.filter { stored.contains($0) }.count

@@ -35,7 +35,7 @@ struct Harness {
         folder = Fixtures.temporaryFolder("serve")
         let a = try artifact ?? fixtureArtifact()
         try a.write(to: folder + "/model.affinity")
-        let store = try EventStore(path: folder + "/events.sqlite")
+        let store = try SQLiteEventStore(path: folder + "/events.sqlite")
         service = try RecommendationService(artifact: a, store: store, modelPath: folder + "/model.affinity")
         var s = settings ?? ServerSettings()
         if settings == nil { s.apiKey = apiKey }
@@ -197,7 +197,7 @@ func errorMessage(_ response: TestResponse) -> String? {
         let reloaded = try ModelArtifact.read(from: h.folder + "/model.affinity")
         #expect(!reloaded.header.userIDs.contains("user5") && reloaded.header.userIDs.count == 5)
         #expect(reloaded.training.count == 7)
-        let restarted = try RecommendationService(artifact: reloaded, store: try EventStore(path: h.folder + "/restart.sqlite"))
+        let restarted = try RecommendationService(artifact: reloaded, store: try SQLiteEventStore(path: h.folder + "/restart.sqlite"))
         #expect(await restarted.recommendations(user: "user5", k: 3, excludeSeen: true).source == .popularity)
         // The served version travels with the file: a restart serves version 2, not 1 again.
         #expect(reloaded.header.modelVersion == 2)
