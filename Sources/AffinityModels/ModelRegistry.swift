@@ -22,6 +22,7 @@ public enum ModelRegistry {
         SIGE.self,
         CKE.self,
         KGAT.self,
+        KGIN.self,
         SASRec.self,
         GRU4Rec.self,
     ]

@@ -34,6 +34,11 @@ import AffinityTestSupport
         // Knowledge-graph models read the small graph below; KGAT's collaborative phase with the attention fixed.
         ("cke", ["embedding_size": "4", "kg_embedding_size": "3", "reg_weight": "0.1", "kg_reg_weight": "0.1"]),
         ("kgat", ["embedding_size": "4", "kg_embedding_size": "3", "layers": "4,3", "mess_dropout": "0", "reg_weight": "0.1"]),
+        // KGIN without dropout; both independence measures (distance correlation is the default).
+        ("kgin", ["embedding_size": "4", "n_factors": "3", "context_hops": "2", "node_dropout_rate": "0", "mess_dropout_rate": "0",
+                  "reg_weight": "0.1", "sim_regularity": "0.5"]),
+        ("kgin", ["embedding_size": "4", "n_factors": "2", "context_hops": "3", "node_dropout_rate": "0", "mess_dropout_rate": "0",
+                  "sim_regularity": "0.5", "ind": "cosine"]),
         ("sige", ["embedding_size": "4", "knn_k": "2", "eps": "0.3", "view_weight": "0.5", "anchor_weight": "0.5", "fuse_weight": "0.5", "reg_weight": "0.1"]),
     ]
 

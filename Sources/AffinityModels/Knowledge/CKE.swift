@@ -10,8 +10,9 @@ import AffinityData
 /// forward relations, as RecBole loads `.kg` without inverses), each with a corrupted tail. Loss: BPR on the
 /// pairs + TransR's ranking loss + `reg_weight` · EmbLoss(u, e_i, e_j) + `kg_reg_weight` · EmbLoss(TransR's
 /// four projected tables) (RecBole's `reg_weights: [0.01, 0.01]`). Items with no linked entity keep an entity
-/// row that only the pairs train, i.e. a second id embedding.
-public final class CKE: GradientModel, EmbeddingModel {
+/// row that only the pairs train, i.e. a second id embedding. An item with no training interaction is scored by
+/// its entity embedding alone (its id embedding, never trained, is zeroed), so the facts rank cold items.
+public final class CKE: GradientModel, EmbeddingModel, ColdStartCapable {
     public static let name = "cke"
     public static let summary = "matrix factorisation plus TransR item knowledge-graph embeddings (Zhang et al. 2016)"
 
@@ -30,6 +31,8 @@ public final class CKE: GradientModel, EmbeddingModel {
     private var graph: ItemKnowledgeGraph?
     /// The positions of the forward (non-inverse) facts.
     private var forwardFacts: [Int] = []
+    /// Items with no training interaction.
+    private var cold: [Bool] = []
     private var seed: UInt64 = 0
     private var iteration = 0
 
@@ -51,6 +54,7 @@ public final class CKE: GradientModel, EmbeddingModel {
     public func fit(_ data: TrainingData, context: TrainingContext) throws {
         let graph = try data.requireKnowledgeGraph(for: Self.name)
         self.graph = graph
+        cold = coldItems(data)
         forwardFacts = graph.relations.indices.filter { Int(graph.relations[$0]) < graph.relationCount / 2 }
         seed = context.seed
         var rng = SeededGenerator(seed: context.seed)
@@ -66,8 +70,9 @@ public final class CKE: GradientModel, EmbeddingModel {
 
     public func parametersDidChange() {
         guard graph != nil else { return }
-        // η_i + v_i for every item: the item rows of the entity table come first.
+        // η_i + v_i for every item (the item rows of the entity table come first); v_i alone for cold items.
         var sum = itemTable.value
+        zeroRows(&sum, cold)
         for k in 0..<sum.storage.count { sum.storage[k] += entityTable.value.storage[k] }
         itemEmbeddings = sum
     }

@@ -20,8 +20,10 @@ import Darwin
 ///   L2-normalised and concatenated with layer 0 (eq. 11); score ⟨e_u, e_i⟩, loss BPR + `reg_weight` ·
 ///   EmbLoss(e_u, e_i, e_j) on the concatenated embeddings (RecBole's form).
 /// Propagation is a sparse product with A (`Tensor.spmm`), so the attention is a constant of the
-/// collaborative phase, as in both reference implementations. LeakyReLU's slope is the official 0.2.
-public final class KGAT: GradientModel, EmbeddingModel {
+/// collaborative phase, as in both reference implementations. Each layer is one fused op
+/// (`Tensor.biInteractionLayer`). LeakyReLU's slope is the official 0.2. An item with no interactions but linked
+/// facts is still a node of the graph, scored through its propagated neighbours (the cold-start protocol).
+public final class KGAT: GradientModel, EmbeddingModel, ColdStartCapable {
     public static let name = "kgat"
     public static let summary = "knowledge graph attention network: TransR + attentive bi-interaction propagation (Wang et al. 2019)"
 
@@ -179,10 +181,8 @@ public final class KGAT: GradientModel, EmbeddingModel {
         var ego = e0
         var outputs = [rows.map { Tensor.gather(e0, rows: $0) } ?? e0]
         for layer in layers {
-            let side = Tensor.spmm(attention, ego)
-            let sum = Tensor.leakyRelu(Tensor.matmul(ego + side, layer.w1) + layer.b1, slope: Self.slope)
-            let bi = Tensor.leakyRelu(Tensor.matmul(ego * side, layer.w2) + layer.b2, slope: Self.slope)
-            ego = Tensor.dropout(sum + bi, rate: rate, rng: &rng)
+            ego = Tensor.biInteractionLayer(input: ego, side: Tensor.spmm(attention, ego), w1: layer.w1, b1: layer.b1,
+                                            w2: layer.w2, b2: layer.b2, slope: Self.slope, dropout: rate, rng: &rng)
             outputs.append(Tensor.normalizeRows(rows.map { Tensor.gather(ego, rows: $0) } ?? ego))
         }
         return outputs
