@@ -23,6 +23,8 @@ public enum ModelRegistry {
         CKE.self,
         KGAT.self,
         SASRec.self,
+        TiSASRec.self,
+        BERT4Rec.self,
         GRU4Rec.self,
     ]
 
