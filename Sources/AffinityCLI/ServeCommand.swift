@@ -22,6 +22,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Click-through model file (`affinity train --task ctr --save`): answers POST /v1/score and re-ranks recommendations on ?rerank=ctr.")
     var ctrModel: String?
 
+    @Option(name: .long, help: "Sequential model file (`affinity train --model sasrec|tisasrec|bert4rec|gru4rec --save`): answers GET /v1/users/{id}/next from each user's stored events.")
+    var sequentialModel: String?
+
     @Option(name: .long, help: "SQLite event store (created if missing).")
     var store: String
 
@@ -66,7 +69,8 @@ struct ServeCommand: AsyncParsableCommand {
             settings.ioThreads = ioThreads
             if settings.apiKey == nil { logger.warning("no API key: write and admin routes will refuse every request") }
             let ranker = try ctrModel.map { try ContextScorer(ContextArtifact.read(from: $0)) }
-            try await runServer(service: service, settings: settings, ranker: ranker)
+            let nextItems = try sequentialModel.map { try NextItemRanker(SequentialArtifact.read(from: $0)) }
+            try await runServer(service: service, settings: settings, ranker: ranker, nextItems: nextItems)
         }
     }
 }

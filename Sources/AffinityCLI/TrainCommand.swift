@@ -285,9 +285,14 @@ struct TrainCommand: ParsableCommand {
 
     private func saveArtifact(_ model: any Recommender, name: String, settings: [String: String], seed: UInt64, dataset: Dataset, modalities: [Modality],
                               split: DataSplit, bestEpoch: Int?, path: String) throws {
+        if let sequential = model as? any SequenceNetwork {
+            try SequentialArtifact(model: sequential, name: name, settings: settings, seed: seed, dataset: dataset).write(to: path)
+            return
+        }
         guard let embedding = model as? any EmbeddingModel else {
-            throw ValidationError("--save: model '\(name)' is not an embedding model; servable models: " +
-                                  ModelRegistry.models.filter { $0 is any EmbeddingModel.Type }.map { $0.name }.joined(separator: ", "))
+            throw ValidationError("--save: model '\(name)' is neither an embedding model nor a sequential one; servable models: " +
+                                  ModelRegistry.models.filter { $0 is any EmbeddingModel.Type || $0 is any SequenceNetwork.Type }
+                                      .map { $0.name }.joined(separator: ", "))
         }
         let header = ModelArtifact.Header(
             // A retrain runs as many epochs as it took to reach the best one (epochs are counted from 0).

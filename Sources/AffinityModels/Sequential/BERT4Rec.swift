@@ -29,6 +29,7 @@ public final class BERT4Rec: SequenceNetwork {
     public let maskRatio: Double
     public let fineTuneRatio: Double
     public let sequence: SequenceSettings
+    public var maxLength: Int { sequence.maxLength }
     public let training: TrainerSettings
 
     public var histories = UserSequences(items: [])
@@ -77,9 +78,16 @@ public final class BERT4Rec: SequenceNetwork {
     }
 
     public func fit(_ data: TrainingData, context: TrainingContext) throws {
-        itemCount = data.itemCount
-        var rng = SeededGenerator(seed: context.seed)
-        itemTable = Tensor(parameter: gaussianTable(rows: data.itemCount, cols: hidden, std: initializerRange, rng: &rng))
+        prepare(itemCount: data.itemCount, seed: context.seed)
+        histories = UserSequences(data.interactions, userCount: data.userCount)
+        history = try SequenceTrainer(settings: training, maxLength: sequence.maxLength)
+            .fit(self, data: data, sequences: histories, context: context)
+    }
+
+    public func prepare(itemCount: Int, seed: UInt64) {
+        self.itemCount = itemCount
+        var rng = SeededGenerator(seed: seed)
+        itemTable = Tensor(parameter: gaussianTable(rows: itemCount, cols: hidden, std: initializerRange, rng: &rng))
         maskEmbedding = Tensor(parameter: gaussianTable(rows: 1, cols: hidden, std: initializerRange, rng: &rng))
         positionTable = Tensor(parameter: gaussianTable(rows: sequence.maxLength, cols: hidden, std: initializerRange, rng: &rng))
         inputNorm = LayerNormParameters(width: hidden)
@@ -87,10 +95,7 @@ public final class BERT4Rec: SequenceNetwork {
         outputLayer = (Tensor(parameter: gaussianTable(rows: hidden, cols: hidden, std: initializerRange, rng: &rng)),
                        Tensor(parameter: Matrix(rows: 1, cols: hidden)))
         outputNorm = LayerNormParameters(width: hidden)
-        outputBias = Tensor(parameter: Matrix(rows: data.itemCount, cols: 1))
-        histories = UserSequences(data.interactions, userCount: data.userCount)
-        history = try SequenceTrainer(settings: training, maxLength: sequence.maxLength)
-            .fit(self, data: data, sequences: histories, context: context)
+        outputBias = Tensor(parameter: Matrix(rows: itemCount, cols: 1))
     }
 
     /// The Cloze inputs of left-padded `sequences` (`length` positions each, −1 padding): the masked sequences, and

@@ -59,6 +59,26 @@ public protocol SequenceNetwork: SequentialRecommender {
     var needsNegatives: Bool { get }
     /// The loss of one batch; `seed` keys its dropout masks.
     func batchLoss(_ batch: SequenceBatch, seed: UInt64) -> Tensor
+    /// Positions per input sequence.
+    var maxLength: Int { get }
+    /// Creates freshly initialised parameters for `itemCount` items (what `fit` starts from; `restore` overwrites them).
+    func prepare(itemCount: Int, seed: UInt64)
+}
+
+extension SequenceNetwork {
+    /// The trained parameters, in `parameters` order (what a model file stores).
+    public var parameterValues: [Matrix] { parameters.map(\.value) }
+
+    /// Loads parameters saved from a model of the same settings trained on `itemCount` items; the histories start
+    /// empty (a server sets them from its events).
+    public func restore(itemCount: Int, parameters values: [Matrix]) throws {
+        prepare(itemCount: itemCount, seed: 0)
+        let shapes = parameters.map { [$0.value.rows, $0.value.cols] }
+        guard shapes == values.map({ [$0.rows, $0.cols] }) else {
+            throw HyperparameterError.outOfRange("parameters", "the saved shapes \(values.map { [$0.rows, $0.cols] }) are not this model's \(shapes)")
+        }
+        for (p, v) in zip(parameters, values) { p.assign(v) }
+    }
 }
 
 /// Settings every sequential model reads besides the trainer's.

@@ -29,6 +29,7 @@ public final class TiSASRec: SequenceNetwork {
     public let dropout: Float
     public let timeSpan: Int
     public let sequence: SequenceSettings
+    public var maxLength: Int { sequence.maxLength }
     public let training: TrainerSettings
 
     public var histories = UserSequences(items: [])
@@ -64,18 +65,22 @@ public final class TiSASRec: SequenceNetwork {
     }
 
     public func fit(_ data: TrainingData, context: TrainingContext) throws {
-        itemCount = data.itemCount
-        var rng = SeededGenerator(seed: context.seed)
-        itemTable = Tensor(parameter: xavierNormal(rows: data.itemCount, cols: hidden, rng: &rng))
+        prepare(itemCount: data.itemCount, seed: context.seed)
+        histories = UserSequences(data.interactions, userCount: data.userCount)
+        history = try SequenceTrainer(settings: training, maxLength: sequence.maxLength)
+            .fit(self, data: data, sequences: histories, context: context)
+    }
+
+    public func prepare(itemCount: Int, seed: UInt64) {
+        self.itemCount = itemCount
+        var rng = SeededGenerator(seed: seed)
+        itemTable = Tensor(parameter: xavierNormal(rows: itemCount, cols: hidden, rng: &rng))
         positionKeys = Tensor(parameter: xavierNormal(rows: sequence.maxLength, cols: hidden, rng: &rng))
         positionValues = Tensor(parameter: xavierNormal(rows: sequence.maxLength, cols: hidden, rng: &rng))
         intervalKeys = Tensor(parameter: xavierNormal(rows: timeSpan + 1, cols: hidden, rng: &rng))
         intervalValues = Tensor(parameter: xavierNormal(rows: timeSpan + 1, cols: hidden, rng: &rng))
         blocks = (0..<layers).map { _ in IntervalAttentionBlock(width: hidden, rng: &rng) }
         finalNorm = LayerNormParameters(width: hidden)
-        histories = UserSequences(data.interactions, userCount: data.userCount)
-        history = try SequenceTrainer(settings: training, maxLength: sequence.maxLength)
-            .fit(self, data: data, sequences: histories, context: context)
     }
 
     /// The user's time unit r_min: the smallest non-zero gap between consecutive events of `times` (oldest first),
