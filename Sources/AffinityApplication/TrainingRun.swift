@@ -285,8 +285,9 @@ public enum TrainingRunError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .invalid(let why): return why
         case .notServable(let model):
-            return "model '\(model)' is not an embedding model; servable models: " +
-                ModelRegistry.models.filter { $0 is any EmbeddingModel.Type }.map { $0.name }.joined(separator: ", ")
+            return "model '\(model)' is neither an embedding model nor a sequential one; servable models: " +
+                ModelRegistry.models.filter { $0 is any EmbeddingModel.Type || $0 is any SequenceNetwork.Type }
+                    .map { $0.name }.joined(separator: ", ")
         }
     }
 }

@@ -25,6 +25,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Click-through model file (`affinity train --task ctr --save`): answers POST /v1/score and re-ranks recommendations on ?rerank=ctr.")
     var ctrModel: String?
 
+    @Option(name: .long, help: "Sequential model file (`affinity train --model sasrec|tisasrec|bert4rec|gru4rec --save`): answers GET /v1/users/{id}/next from each user's stored events.")
+    var sequentialModel: String?
+
     @Option(name: .long, help: "Event store: a SQLite file (PATH or sqlite:PATH, created if missing), or a shared PostgreSQL database (postgres://user[:password]@host[:port]/database).")
     var store: String
 
@@ -78,7 +81,8 @@ struct ServeCommand: AsyncParsableCommand {
             settings.ioThreads = ioThreads
             if settings.apiKey == nil { logger.warning("no API key: write and admin routes will refuse every request") }
             let ranker = try ctrModel.map { try ContextScorer(ContextArtifact.read(from: $0)) }
-            try await runServer(service: service, settings: settings, ranker: ranker, follower: follower)
+            let nextItems = try sequentialModel.map { try NextItemRanker(SequentialArtifact.read(from: $0)) }
+            try await runServer(service: service, settings: settings, ranker: ranker, nextItems: nextItems, follower: follower)
         }
     }
 }

@@ -108,7 +108,7 @@ struct TrainCommand: ParsableCommand {
             }
         }
         try run.checkUsed(models: names, read: read)
-        if save != nil, let model = models.first, !(model.recommender is any EmbeddingModel) {
+        if save != nil, let model = models.first, !(model.recommender is any EmbeddingModel), !(model.recommender is any SequenceNetwork) {
             throw ValidationError("--save: \(TrainingRunError.notServable(model: model.name))")
         }
         if let curve, curve <= 0 { throw ValidationError("--curve must be a positive number of epochs") }
@@ -133,7 +133,12 @@ struct TrainCommand: ParsableCommand {
         let outcome = try TrainingRun(models: models, settings: runSettings).run(
             load: { try data.load() }, modalities: { try data.modalities(for: $0, settings: run.modalities) })
         if let save, let first = outcome.models.first {
-            try ArtifactBuilder.artifact(of: first, run: outcome, seed: runSettings.seed).write(to: save)
+            if let sequential = first.model.recommender as? any SequenceNetwork {
+                try SequentialArtifact(model: sequential, name: first.model.name, settings: first.model.settings,
+                                       seed: runSettings.seed, dataset: outcome.dataset).write(to: save)
+            } else {
+                try ArtifactBuilder.artifact(of: first, run: outcome, seed: runSettings.seed).write(to: save)
+            }
             runSettings.log("saved \(first.model.name) to \(save)")
         }
 

@@ -24,6 +24,8 @@ public enum ModelRegistry {
         KGAT.self,
         KGIN.self,
         SASRec.self,
+        TiSASRec.self,
+        BERT4Rec.self,
         GRU4Rec.self,
     ]
 

@@ -32,6 +32,7 @@ public enum Routes {
         ("GET", "/metrics"),
         ("GET", "/v1/users/{id}/recommendations"),
         ("GET", "/v1/items/{id}/similar"),
+        ("GET", "/v1/users/{id}/next"),
         ("POST", "/v1/events"),
         ("DELETE", "/v1/users/{id}"),
         ("POST", "/v1/admin/retrain"),
@@ -155,9 +156,10 @@ struct ServiceMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// Builds the router of the service.
 /// Builds the router of the service; `ranker` (a click-through model, `serve --ctr-model`) answers `POST /v1/score`
-/// and re-ranks recommendations on `?rerank=ctr`.
+/// and re-ranks recommendations on `?rerank=ctr`; `nextItems` (a sequential model, `serve --sequential-model`)
+/// answers `GET /v1/users/{id}/next`.
 public func makeRouter(service: RecommendationService, settings: ServerSettings, metrics: RequestMetrics,
-                       ranker: ContextScorer? = nil) -> Router<BasicRequestContext> {
+                       ranker: ContextScorer? = nil, nextItems: NextItemRanker? = nil) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: ServiceMiddleware(metrics: metrics, logger: service.logger))
 
@@ -248,6 +250,12 @@ public func makeRouter(service: RecommendationService, settings: ServerSettings,
         let probabilities = ranker.score(user: score.user.value, items: items, context: score.context?.mapValues(\.value) ?? [:])
         return jsonResponse(ScoreJSON(user: score.user.value, model: ranker.name,
                                       scores: zip(items, probabilities).map { ScoreJSON.Entry(item: $0, probability: $1) }))
+    }
+
+    router.get("/v1/users/:id/next") { request, context -> Response in
+        if settings.keyedReads { try authorize(request) }
+        guard let nextItems else { throw APIError(.notFound, "no sequential model is loaded (serve --sequential-model)") }
+        return try nextItemsResponse(nextItems, store: service.store, user: try id(context), k: try parameterK(request))
     }
 
     router.get("/v1/items/:id/similar") { request, context -> Response in
@@ -381,9 +389,9 @@ private func path(_ keys: [CodingKey]) -> String {
 /// group. On the signal the server stops accepting and finishes in-flight requests, then the background services
 /// stop (reverse order of the group), then the store is closed.
 public func runServer(service: RecommendationService, settings: ServerSettings, ranker: ContextScorer? = nil,
-                      follower: ChangeFollower? = nil) async throws {
+                      nextItems: NextItemRanker? = nil, follower: ChangeFollower? = nil) async throws {
     let metrics = RequestMetrics()
-    let router = makeRouter(service: service, settings: settings, metrics: metrics, ranker: ranker)
+    let router = makeRouter(service: service, settings: settings, metrics: metrics, ranker: ranker, nextItems: nextItems)
     let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, settings.ioThreads))
     let app = Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "affinity"),
                           eventLoopGroupProvider: .shared(group), logger: service.logger)

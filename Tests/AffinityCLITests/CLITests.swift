@@ -343,6 +343,8 @@ import AffinityServing
         #expect(try readmeNames(bullet: "- Models:") == all)
         let servable = Set(ModelRegistry.models.filter { $0 is any EmbeddingModel.Type }.map { $0.name })
         #expect(try readmeNames(bullet: "- `--save` writes any embedding model") == servable)
+        let sequential = Set(ModelRegistry.models.filter { $0 is any SequenceNetwork.Type }.map { $0.name })
+        #expect(try readmeNames(bullet: "- `--save` also writes the sequential models") == sequential)
         #expect(try readmeNames(bullet: "- Click-through models") == Set(ContextModelRegistry.names))
     }
 

@@ -87,12 +87,67 @@ import AffinityEval
         #expect(c.row(4) != d.row(4))
     }
 
-    @Test(arguments: ["sasrec:ce", "sasrec:bce", "gru4rec:ce"])
+    @Test func tiSASRecIntervalsAreScaledByTheSmallestGapAndClipped() {
+        // Gaps 10, 0, 30: the unit is 10; |t_i − t_j| / 10 floored, clipped at 2; the padded first position gets 0.
+        #expect(TiSASRec.intervalScale([100, 110, 110, 140][...]) == 10)
+        #expect(TiSASRec.intervalScale([5, 5][...]) == 1)
+        let r = TiSASRec.intervalMatrix(times: [0, 100, 110, 140][...], padding: [true, false, false, false][...], scale: 10, span: 2)
+        #expect(r == [0, 0, 0, 0,
+                      0, 0, 1, 2,
+                      0, 1, 0, 2,
+                      0, 2, 2, 0])
+    }
+
+    /// Causality of the interval-aware attention: a later item or a later timestamp cannot change an earlier position.
+    @Test func tiSASRecIsCausal() throws {
+        var h = Hyperparameters(["hidden_size": "8", "n_heads": "2", "max_seq_length": "5", "epochs": "0"])
+        let model = try TiSASRec(&h)
+        try model.fit(TrainingData(split: try cycleSplit(users: 4, items: 10, length: 6)), context: TrainingContext())
+        let times: [Double] = [0, 1, 2, 4, 8]
+        let a = model.encode([-1, 3, 4, 5, 6], times: times, scales: [1], length: 5, seed: nil).value
+        let b = model.encode([-1, 3, 4, 9, 1], times: [0, 1, 2, 40, 41], scales: [1], length: 5, seed: nil).value
+        for r in 0..<3 { #expect(a.row(r) == b.row(r), "position \(r)") }
+        #expect(a.row(3) != b.row(3))
+        // The same items at other intervals give another state: the intervals reach the output.
+        let c = model.encode([-1, 3, 4, 5, 6], times: [0, 1, 30, 31, 90], scales: [1], length: 5, seed: nil).value
+        #expect(a.row(4) != c.row(4))
+    }
+
+    /// Cloze masking hides real items only, at about `mask_ratio` of them, and predicts exactly the hidden ones; a
+    /// fine-tuning batch hides each sequence's last item alone.
+    @Test func bert4RecClozeMasksRealItems() throws {
+        var h = Hyperparameters(["max_seq_length": "20", "mask_ratio": "0.3", "ft_ratio": "0"])
+        let model = try BERT4Rec(&h)
+        var sequences: [Int32] = []
+        for s in 0..<50 {
+            let padding = s % 7
+            sequences += [Int32](repeating: -1, count: padding)
+            for k in 0..<(20 - padding) { sequences.append(Int32((k + s) % 30)) }
+        }
+        let (inputs, positions, targets) = model.cloze(sequences, length: 20, seed: 9)
+        for (p, t) in zip(positions, targets) {
+            #expect(inputs[Int(p)] == BERT4Rec.mask && sequences[Int(p)] == t && t >= 0)
+        }
+        #expect(zip(inputs, sequences).filter { $0.0 != $0.1 }.count == positions.count)
+        let real = sequences.filter { $0 >= 0 }.count
+        #expect(abs(Double(positions.count) / Double(real) - 0.3) < 0.06)
+        var f = Hyperparameters(["max_seq_length": "20", "ft_ratio": "1"])
+        let fineTuning = try BERT4Rec(&f).cloze(sequences, length: 20, seed: 9)
+        let lastPositions: [Int32] = (0..<50).map { (s: Int) -> Int32 in Int32(s * 20 + 19) }
+        #expect(fineTuning.positions == lastPositions)
+    }
+
+    @Test(arguments: ["sasrec:ce", "sasrec:bce", "tisasrec:bce", "bert4rec:ce", "gru4rec:ce"])
     func learnsTheNextItem(_ variant: String) throws {
         let parts = variant.split(separator: ":").map(String.init)
         let split = try cycleSplit()
         var settings = ["epochs": "25", "max_seq_length": "8", "learning_rate": "0.01", "train_batch_size": "64"]
-        if parts[0] == "sasrec" {
+        if parts[0] == "tisasrec" {
+            settings.merge(["hidden_size": "16", "n_layers": "1", "dropout_prob": "0.1"]) { $1 }
+        } else if parts[0] == "bert4rec" {
+            settings.merge(["hidden_size": "16", "inner_size": "32", "n_layers": "1", "hidden_dropout_prob": "0.1",
+                            "attn_dropout_prob": "0.1"]) { $1 }
+        } else if parts[0] == "sasrec" {
             settings.merge(["hidden_size": "16", "inner_size": "32", "n_layers": "1", "hidden_dropout_prob": "0.1",
                             "attn_dropout_prob": "0.1", "loss": parts[1]]) { $1 }
         } else {

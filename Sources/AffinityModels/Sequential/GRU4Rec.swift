@@ -15,6 +15,7 @@ public final class GRU4Rec: SequenceNetwork {
     public let hidden: Int
     public let dropout: Float
     public let sequence: SequenceSettings
+    public var maxLength: Int { sequence.maxLength }
     public let training: TrainerSettings
 
     public var histories = UserSequences(items: [])
@@ -40,9 +41,16 @@ public final class GRU4Rec: SequenceNetwork {
     }
 
     public func fit(_ data: TrainingData, context: TrainingContext) throws {
-        itemCount = data.itemCount
-        var rng = SeededGenerator(seed: context.seed)
-        itemTable = Tensor(parameter: xavierNormal(rows: data.itemCount, cols: embedding, rng: &rng))
+        prepare(itemCount: data.itemCount, seed: context.seed)
+        histories = UserSequences(data.interactions, userCount: data.userCount)
+        history = try SequenceTrainer(settings: training, maxLength: sequence.maxLength)
+            .fit(self, data: data, sequences: histories, context: context)
+    }
+
+    public func prepare(itemCount: Int, seed: UInt64) {
+        self.itemCount = itemCount
+        var rng = SeededGenerator(seed: seed)
+        itemTable = Tensor(parameter: xavierNormal(rows: itemCount, cols: embedding, rng: &rng))
         inputWeights = Tensor(parameter: xavierUniform(rows: embedding, cols: 3 * hidden, rng: &rng))
         hiddenWeights = Tensor(parameter: xavierUniform(rows: hidden, cols: 3 * hidden, rng: &rng))
         // PyTorch's GRU biases: U(−1/√hidden, 1/√hidden).
@@ -52,9 +60,6 @@ public final class GRU4Rec: SequenceNetwork {
         hiddenBias = Tensor(parameter: uniformBias())
         projection = Tensor(parameter: xavierUniform(rows: hidden, cols: embedding, rng: &rng))
         projectionBias = Tensor(parameter: Matrix(rows: 1, cols: embedding))
-        histories = UserSequences(data.interactions, userCount: data.userCount)
-        history = try SequenceTrainer(settings: training, maxLength: sequence.maxLength)
-            .fit(self, data: data, sequences: histories, context: context)
     }
 
     /// The projected outputs `[length · sequences, embedding]`, time-major (step t of sequence s in row t · sequences + s),

@@ -27,6 +27,7 @@ public final class SASRec: SequenceNetwork {
     public let initializerRange: Float
     public let loss: String
     public let sequence: SequenceSettings
+    public var maxLength: Int { sequence.maxLength }
     public let training: TrainerSettings
 
     public var histories = UserSequences(items: [])
@@ -63,15 +64,19 @@ public final class SASRec: SequenceNetwork {
     }
 
     public func fit(_ data: TrainingData, context: TrainingContext) throws {
-        itemCount = data.itemCount
-        var rng = SeededGenerator(seed: context.seed)
-        itemTable = Tensor(parameter: gaussianTable(rows: data.itemCount, cols: hidden, std: initializerRange, rng: &rng))
-        positionTable = Tensor(parameter: gaussianTable(rows: sequence.maxLength, cols: hidden, std: initializerRange, rng: &rng))
-        inputNorm = LayerNormParameters(width: hidden)
-        blocks = (0..<layers).map { _ in TransformerBlock(width: hidden, inner: inner, std: initializerRange, rng: &rng) }
+        prepare(itemCount: data.itemCount, seed: context.seed)
         histories = UserSequences(data.interactions, userCount: data.userCount)
         history = try SequenceTrainer(settings: training, maxLength: sequence.maxLength)
             .fit(self, data: data, sequences: histories, context: context)
+    }
+
+    public func prepare(itemCount: Int, seed: UInt64) {
+        self.itemCount = itemCount
+        var rng = SeededGenerator(seed: seed)
+        itemTable = Tensor(parameter: gaussianTable(rows: itemCount, cols: hidden, std: initializerRange, rng: &rng))
+        positionTable = Tensor(parameter: gaussianTable(rows: sequence.maxLength, cols: hidden, std: initializerRange, rng: &rng))
+        inputNorm = LayerNormParameters(width: hidden)
+        blocks = (0..<layers).map { _ in TransformerBlock(width: hidden, inner: inner, std: initializerRange, rng: &rng) }
     }
 
     /// The hidden states `[sequences · length, hidden]` of left-padded `inputs`; dropout only when `seed` is given.

@@ -15,11 +15,20 @@ public protocol SequentialRecommender: Recommender {
     /// Scores of every item as the item after each of `sequences` (oldest first), row-major
     /// `[sequences.count, itemCount]`.
     func nextItemScores(_ sequences: [ArraySlice<Int32>], into out: UnsafeMutableBufferPointer<Float>)
+    /// The same with each item's timestamp (`times[s]` parallel to `sequences[s]`): interval-aware models
+    /// (TiSASRec) read them, the others ignore them.
+    func nextItemScores(_ sequences: [ArraySlice<Int32>], times: [ArraySlice<Double>], into out: UnsafeMutableBufferPointer<Float>)
 }
 
 extension SequentialRecommender {
+    public func nextItemScores(_ sequences: [ArraySlice<Int32>], times: [ArraySlice<Double>], into out: UnsafeMutableBufferPointer<Float>) {
+        nextItemScores(sequences, into: out)
+    }
+
     public func score(users: [Int32], into out: UnsafeMutableBufferPointer<Float>) {
-        nextItemScores(users.map { Int($0) < histories.userCount ? histories.items[Int($0)][...] : [] }, into: out)
+        let known = users.map { Int($0) < histories.userCount ? Int($0) : nil }
+        nextItemScores(known.map { $0.map { histories.items[$0][...] } ?? [] },
+                       times: known.map { $0.map { histories.times[$0][...] } ?? [] }, into: out)
     }
 }
 
@@ -27,8 +36,12 @@ extension SequentialRecommender {
 public struct SequenceBatch: Sendable {
     public let sequences: Int
     public let length: Int
+    /// The user of each sequence.
+    public let users: [Int32]
     /// Input items, −1 for padding.
     public let inputs: [Int32]
+    /// The timestamps of `inputs` (0 at padding).
+    public let times: [Double]
     /// The item after each input position, −1 where there is none (padding).
     public let targets: [Int32]
     /// One sampled item per position with a target, never one of the user's training items (empty when the model
@@ -46,6 +59,26 @@ public protocol SequenceNetwork: SequentialRecommender {
     var needsNegatives: Bool { get }
     /// The loss of one batch; `seed` keys its dropout masks.
     func batchLoss(_ batch: SequenceBatch, seed: UInt64) -> Tensor
+    /// Positions per input sequence.
+    var maxLength: Int { get }
+    /// Creates freshly initialised parameters for `itemCount` items (what `fit` starts from; `restore` overwrites them).
+    func prepare(itemCount: Int, seed: UInt64)
+}
+
+extension SequenceNetwork {
+    /// The trained parameters, in `parameters` order (what a model file stores).
+    public var parameterValues: [Matrix] { parameters.map(\.value) }
+
+    /// Loads parameters saved from a model of the same settings trained on `itemCount` items; the histories start
+    /// empty (a server sets them from its events).
+    public func restore(itemCount: Int, parameters values: [Matrix]) throws {
+        prepare(itemCount: itemCount, seed: 0)
+        let shapes = parameters.map { [$0.value.rows, $0.value.cols] }
+        guard shapes == values.map({ [$0.rows, $0.cols] }) else {
+            throw HyperparameterError.outOfRange("parameters", "the saved shapes \(values.map { [$0.rows, $0.cols] }) are not this model's \(shapes)")
+        }
+        for (p, v) in zip(parameters, values) { p.assign(v) }
+    }
 }
 
 /// Settings every sequential model reads besides the trainer's.
@@ -130,13 +163,15 @@ public struct SequenceTrainer {
                    epoch: Int, batch: Int) -> SequenceBatch {
         let length = maxLength
         var inputs = [Int32](repeating: -1, count: windows.count * length), targets = inputs
+        var times = [Double](repeating: 0, count: windows.count * length)
         var targetPositions: [Int32] = [], targetItems: [Int32] = [], targetUsers: [Int32] = []
         for (s, window) in windows.enumerated() {
-            let items = sequences.items[Int(window.user)]
+            let items = sequences.items[Int(window.user)], stamps = sequences.times[Int(window.user)]
             let count = window.range.count - 1  // inputs in this window
             let offset = s * length + length - count
             for k in 0..<count {
                 inputs[offset + k] = items[window.range.lowerBound + k]
+                times[offset + k] = stamps[window.range.lowerBound + k]
                 targets[offset + k] = items[window.range.lowerBound + k + 1]
                 targetPositions.append(Int32(offset + k))
                 targetItems.append(targets[offset + k])
@@ -144,7 +179,7 @@ public struct SequenceTrainer {
             }
         }
         let negatives = sampler.map { $0.negatives(for: targetUsers, epoch: epoch, batch: batch) } ?? []
-        return SequenceBatch(sequences: windows.count, length: length, inputs: inputs, targets: targets,
+        return SequenceBatch(sequences: windows.count, length: length, users: windows.map(\.user), inputs: inputs, times: times, targets: targets,
                              negatives: negatives.map { max($0, 0) }, targetPositions: targetPositions, targetItems: targetItems)
     }
 }
