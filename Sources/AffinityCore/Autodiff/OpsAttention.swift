@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import AffinityKernels
 
 /// Which keys a query may attend to in `Tensor.multiHeadAttention`.
 public struct AttentionMask: Sendable {
@@ -38,16 +34,17 @@ extension Tensor {
         precondition(key.rows == rows && value.rows == rows && key.cols == d && value.cols == d, "multiHeadAttention: shape mismatch")
         precondition(mask.keyPadding.map { $0.count == rows } ?? true, "multiHeadAttention: one padding flag per key row")
         precondition(dropout >= 0 && dropout < 1, "multiHeadAttention: dropout rate must be in [0, 1)")
-        let sequences = rows / length, headWidth = d / heads, scale = 1 / Float(headWidth).squareRoot()
+        let sequences = rows / length, headWidth = d / heads
         let matrices = sequences * heads * length * length
         // Attention weights P, [sequence, head, query, key], kept for the backward pass.
         var weights = [Float](repeating: 0, count: matrices)
         // The inverted-dropout multipliers of P, same layout (empty without dropout).
         let keepScale: [Float] = dropout > 0 ? dropoutMask(rows: sequences * heads * length, cols: length, rate: dropout, seed: seed).storage : []
         var out = Matrix(rows: rows, cols: d)
-        let padding = mask.keyPadding ?? [], causal = mask.causal
-        // The loops below read raw pointers only (no optional or bounds-checked array access per entry): with
-        // AutoInt's 7 fields × 8 columns per head, that bookkeeping cost more than the arithmetic.
+        let padding = mask.keyPadding ?? [], causal: Int32 = mask.causal ? 1 : 0
+        let scratchCount = Int(affinity_attention_scratch(Int64(length), Int64(headWidth)))
+        // The loops are in C (attention.c): with AutoInt's 7 fields × 8 columns per head, scalar loops were 40 % of
+        // an epoch. Workers take whole sequences, each with its own scratch.
         query.value.storage.withUnsafeBufferPointer { qs in
         key.value.storage.withUnsafeBufferPointer { ks in
         value.value.storage.withUnsafeBufferPointer { vs in
@@ -59,44 +56,10 @@ extension Tensor {
                                     ms.isEmpty ? nil : ms.baseAddress, pads.isEmpty ? nil : pads.baseAddress))
             Parallel.forEachChunk(0..<sequences, minimumChunk: 64) { chunk in
                 let (q, k, v, w, o, m, pad) = p.value
-                for s in chunk {
-                    for h in 0..<heads {
-                        let column = h * headWidth
-                        for i in 0..<length {
-                            let qi = q + (s * length + i) * d + column
-                            let wi = w + ((s * heads + h) * length + i) * length
-                            let visible = causal ? i + 1 : length
-                            var maximum = -Float.infinity
-                            for j in 0..<length {
-                                if j >= visible || (pad != nil && pad![s * length + j]) { wi[j] = -.infinity; continue }
-                                let kj = k + (s * length + j) * d + column
-                                var dot: Float = 0
-                                for c in 0..<headWidth { dot += qi[c] * kj[c] }
-                                wi[j] = dot * scale
-                                maximum = max(maximum, wi[j])
-                            }
-                            guard maximum > -.infinity else {
-                                for j in 0..<length { wi[j] = 0 }
-                                continue
-                            }
-                            var total: Float = 0
-                            for j in 0..<length {
-                                let e = wi[j] == -.infinity ? 0 : expf(wi[j] - maximum)
-                                wi[j] = e
-                                total += e
-                            }
-                            let oi = o + (s * length + i) * d + column
-                            let mi = m.map { $0 + ((s * heads + h) * length + i) * length }
-                            for j in 0..<length {
-                                wi[j] /= total
-                                let weight = mi == nil ? wi[j] : wi[j] * mi![j]
-                                guard weight != 0 else { continue }
-                                let vj = v + (s * length + j) * d + column
-                                for c in 0..<headWidth { oi[c] += weight * vj[c] }
-                            }
-                        }
-                    }
-                }
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+                defer { scratch.deallocate() }
+                affinity_attention_forward(q, k, v, Int64(d), Int64(length), Int64(heads), causal, pad, m,
+                                           Int64(chunk.lowerBound), Int64(chunk.upperBound), w, o, scratch)
             }
         } } } } } } }
         return Tensor(out, inputs: [query, key, value]) { node in
@@ -115,41 +78,10 @@ extension Tensor {
                                         dqs.baseAddress!, dks.baseAddress!, dvs.baseAddress!, ms.isEmpty ? nil : ms.baseAddress))
                 Parallel.forEachChunk(0..<sequences, minimumChunk: 64) { chunk in
                     let (g, q, k, v, w, dq, dk, dv, m) = p.value
-                    let dWeights = UnsafeMutablePointer<Float>.allocate(capacity: length)
-                    defer { dWeights.deallocate() }
-                    for s in chunk {
-                        for h in 0..<heads {
-                            let column = h * headWidth
-                            for i in 0..<length {
-                                let gi = g + (s * length + i) * d + column
-                                let wi = w + ((s * heads + h) * length + i) * length
-                                let mi = m.map { $0 + ((s * heads + h) * length + i) * length }
-                                var weighted: Float = 0
-                                for j in 0..<length {
-                                    guard wi[j] != 0 else { dWeights[j] = 0; continue }
-                                    let keep: Float = mi == nil ? 1 : mi![j]
-                                    let vj = v + (s * length + j) * d + column, dvj = dv + (s * length + j) * d + column
-                                    let scaled = wi[j] * keep
-                                    var dot: Float = 0
-                                    for c in 0..<headWidth {
-                                        dot += gi[c] * vj[c]
-                                        dvj[c] += scaled * gi[c]
-                                    }
-                                    dWeights[j] = dot * keep
-                                    weighted += wi[j] * dWeights[j]
-                                }
-                                let qi = q + (s * length + i) * d + column, dqi = dq + (s * length + i) * d + column
-                                for j in 0..<length where wi[j] != 0 {
-                                    let ds = wi[j] * (dWeights[j] - weighted) * scale
-                                    let kj = k + (s * length + j) * d + column, dkj = dk + (s * length + j) * d + column
-                                    for c in 0..<headWidth {
-                                        dqi[c] += ds * kj[c]
-                                        dkj[c] += ds * qi[c]
-                                    }
-                                }
-                            }
-                        }
-                    }
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+                    defer { scratch.deallocate() }
+                    affinity_attention_backward(g, q, k, v, w, m, Int64(d), Int64(length), Int64(heads),
+                                                Int64(chunk.lowerBound), Int64(chunk.upperBound), dq, dk, dv, scratch)
                 }
             } } } } } } } } }
             if query.requiresGrad { query.accumulate(dq) }
