@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "affinity-bench",
         abstract: "Micro-benchmarks used by the scripts in Benchmarks/ (JSON output).",
-        subcommands: [EvaluateBench.self, LoadBench.self, SpmmBench.self, GemmBench.self, BPREpochBench.self, ServeLoopBench.self, UnlearnBench.self, ItemGraphBench.self, InfoNCEBench.self, NGCFLayerBench.self, ContextScoreBench.self])
+        subcommands: [EvaluateBench.self, LoadBench.self, SpmmBench.self, GemmBench.self, BPREpochBench.self, ServeLoopBench.self, UnlearnBench.self, ItemGraphBench.self, InfoNCEBench.self, NGCFLayerBench.self, ContextScoreBench.self, RerankBench.self])
 }
 
 /// Building a cosine kNN item graph over random feature rows (what a modality costs at load time).

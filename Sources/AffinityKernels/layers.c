@@ -86,3 +86,20 @@ void affinity_sum_product_grad_rows(const float *g_features, const float *x, con
         }
     }
 }
+
+AFFINITY_MULTIVERSION
+void affinity_bias_activation_rows(float *m, int64_t row_begin, int64_t row_end, int64_t cols, const float *bias, int32_t relu) {
+    for (int64_t r = row_begin; r < row_end; r++) {
+        float *row = m + r * cols;
+        if (relu) {
+            for (int64_t c = 0; c < cols; c++) { const float x = row[c] + (bias ? bias[c] : 0.0f); row[c] = x > 0.0f ? x : 0.0f; }
+        } else if (bias) {
+            for (int64_t c = 0; c < cols; c++) row[c] += bias[c];
+        }
+    }
+}
+
+AFFINITY_MULTIVERSION
+void affinity_relu_mask(float *g, const float *y, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i++) g[i] = y[i] > 0.0f ? g[i] : 0.0f;
+}

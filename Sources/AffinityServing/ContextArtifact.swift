@@ -137,6 +137,12 @@ public final class ContextScorer: @unchecked Sendable {  // immutable after init
         let user = context.isEmpty ? (userBags[user] ?? schema.bags(.user, values: ["user_id": user]))
             : schema.bags(.user, values: (userValues[user] ?? [:]).merging(context) { $1 }.merging(["user_id": user]) { $1 })
         let fu = schema.userFieldCount, fi = schema.itemFieldCount
+        if let candidates = model as? any CandidateScoring {
+            var itemRows = EmbeddingBags()
+            itemRows.offsets.reserveCapacity(items.count * fi + 1)
+            for item in items { itemRows.append(itemBags[item] ?? schema.bags(.item, values: ["item_id": item]), bags: 0..<fi) }
+            return candidates.candidateLogits(user: user, items: itemRows, count: items.count).map(stableSigmoid)
+        }
         var bags = EmbeddingBags()
         bags.offsets.reserveCapacity(items.count * (fu + fi) + 1)
         for item in items {

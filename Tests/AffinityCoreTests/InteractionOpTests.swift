@@ -52,6 +52,15 @@ let interactionGradientCases: [String: GradientCase] = [
     "multiHeadAttention with dropout": GradientCase(shapes: [(8, 6), (8, 6), (8, 6)]) { p in
         Tensor.multiHeadAttention(query: p[0], key: p[1], value: p[2], length: 4, heads: 2, dropout: 0.3, seed: 11)
     },
+    "multiHeadAttention kernel at AutoInt's shape": GradientCase(shapes: [(21, 16), (21, 16), (21, 16)]) { p in
+        // Three rows of 7 fields, 2 heads of 8 columns (a full AVX-512 vector plus the key loop's tail), dropout.
+        Tensor.multiHeadAttention(query: p[0], key: p[1], value: p[2], length: 7, heads: 2, dropout: 0.2, seed: 5)
+    },
+    "multiHeadAttention kernel with a wide head": GradientCase(shapes: [(10, 37), (10, 37), (10, 37)]) { p in
+        // SASRec's shape in small: one head wider than a vector with a remainder, causal, key padding.
+        Tensor.multiHeadAttention(query: p[0], key: p[1], value: p[2], length: 5, heads: 1,
+                                  mask: AttentionMask(causal: true, keyPadding: [false, true, false, false, false, true, false, false, false, false]))
+    },
     "self-attention block with residual": GradientCase(shapes: [(6, 4), (4, 4), (4, 4), (4, 4), (4, 4)]) { p in
         // One AutoInt interacting layer: projections, attention over 3 fields, output projection, residual, ReLU.
         let x = p[0]

@@ -73,6 +73,30 @@ enum ContextFixture {
         #expect(copy.predict(parts[2]) == probabilities)
     }
 
+    /// The serving path for one user's candidates (the user's share computed once, candidates batched) gives the
+    /// logits of the joined rows, for each model that has one, trained or not.
+    @Test(arguments: ContextModelRegistry.names)
+    func candidateScoringMatchesJoinedRows(_ name: String) throws {
+        let data = ContextFixture.data()
+        var h = Hyperparameters(Self.settings(name).merging(["epochs": "1"]) { $1 })
+        let model = try ContextModelRegistry.type(named: name).init(&h)
+        guard let candidates = model as? any CandidateScoring else { return }
+        try model.fit(data, valid: nil, context: TrainingContext(seed: 7))
+        let schema = data.schema, fu = schema.userFieldCount, fi = schema.itemFieldCount
+        let items = Array(0..<700).map { $0 % 80 }
+        var user = EmbeddingBags(), itemBags = EmbeddingBags(), joined = EmbeddingBags()
+        user.append(data.userBags, bags: (5 * fu)..<(6 * fu))
+        for i in items {
+            itemBags.append(data.itemBags, bags: (i * fi)..<((i + 1) * fi))
+            joined.append(user, bags: 0..<fu)
+            joined.append(data.itemBags, bags: (i * fi)..<((i + 1) * fi))
+        }
+        let expected = model.logits(joined, rows: items.count)
+        let fast = candidates.candidateLogits(user: user, items: itemBags, count: items.count)
+        #expect(fast.count == expected.count)
+        #expect(zip(fast, expected).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "\(name): serving logits differ")
+    }
+
     /// OptInter's memorised crosses: a cross bucket the training rows hold fewer than `cross_min_count` times reads
     /// the shared row while training, and after the fit holds a copy of it (so model files need no vocabulary);
     /// the searched architecture names one method per field pair.

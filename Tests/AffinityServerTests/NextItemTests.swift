@@ -59,7 +59,7 @@ import AffinityTestSupport
         let folder = Fixtures.temporaryFolder("next")
         let artifact = try fixtureArtifact()
         try artifact.write(to: folder + "/model.affinity")
-        let store = try EventStore(path: folder + "/events.sqlite")
+        let store = try SQLiteEventStore(path: folder + "/events.sqlite")
         let service = try RecommendationService(artifact: artifact, store: store, modelPath: folder + "/model.affinity")
         var settings = ServerSettings()
         settings.apiKey = apiKey

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AffinityKernels
 
 /// Which keys a query may attend to in `Tensor.multiHeadAttention`.
 public struct AttentionMask: Sendable {
@@ -58,8 +59,11 @@ extension Tensor {
         var out = Matrix(rows: rows, cols: d)
         let padding = mask.keyPadding ?? [], causal = mask.causal
         let noRelations: [Float] = []
-        // The loops below read raw pointers only (no optional or bounds-checked array access per entry): with
-        // AutoInt's 7 fields × 8 columns per head, that bookkeeping cost more than the arithmetic.
+        let scratchCount = Int(affinity_attention_scratch(Int64(length), Int64(headWidth)))
+        // Without relations the loops are in C (attention.c): with AutoInt's 7 fields × 8 columns per head, scalar
+        // loops were 40 % of an epoch. Workers take whole sequences, each with its own scratch. TiSASRec's relation
+        // terms take the Swift loops below, which read raw pointers only (no optional or bounds-checked array access
+        // per entry).
         query.value.storage.withUnsafeBufferPointer { qs in
         key.value.storage.withUnsafeBufferPointer { ks in
         value.value.storage.withUnsafeBufferPointer { vs in
@@ -74,6 +78,13 @@ extension Tensor {
                                     rks.isEmpty ? nil : rks.baseAddress, rvs.isEmpty ? nil : rvs.baseAddress))
             Parallel.forEachChunk(0..<sequences, minimumChunk: 64) { chunk in
                 let (q, k, v, w, o, m, pad, rk, rv) = p.value
+                if rk == nil && rv == nil {
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+                    defer { scratch.deallocate() }
+                    affinity_attention_forward(q, k, v, Int64(d), Int64(length), Int64(heads), causal ? 1 : 0, pad, m,
+                                               Int64(chunk.lowerBound), Int64(chunk.upperBound), w, o, scratch)
+                    return
+                }
                 for s in chunk {
                     for h in 0..<heads {
                         let column = h * headWidth
@@ -150,6 +161,13 @@ extension Tensor {
                 Parallel.forEachChunk(0..<sequences, minimumChunk: 64) { chunk in
                     let (g, q, k, v, w, dq, dk, dv, m) = p.value
                     let (rk, rv, drk, drv) = r.value
+                    if rk == nil && rv == nil {
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+                        defer { scratch.deallocate() }
+                        affinity_attention_backward(g, q, k, v, w, m, Int64(d), Int64(length), Int64(heads),
+                                                    Int64(chunk.lowerBound), Int64(chunk.upperBound), dq, dk, dv, scratch)
+                        return
+                    }
                     let dWeights = UnsafeMutablePointer<Float>.allocate(capacity: length)
                     defer { dWeights.deallocate() }
                     for s in chunk {

@@ -1,3 +1,4 @@
+import AffinityKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -193,22 +194,7 @@ extension Tensor {
         precondition(x.cols == weight.rows && (bias.map { $0.rows == 1 && $0.cols == weight.cols } ?? true), "linear: shape mismatch")
         var out = BLAS.batchMatmul(x.value, weight.value)
         let n = out.rows, m = out.cols
-        if bias != nil || relu {
-            out.storage.withUnsafeMutableBufferPointer { o in
-                (bias?.value.storage ?? [Float](repeating: 0, count: m)).withUnsafeBufferPointer { b in
-                    let p = UnsafeSendable((o.baseAddress!, b.baseAddress!))
-                    Parallel.forEachChunk(0..<n, minimumChunk: 512) { rows in
-                        let (o, b) = p.value
-                        // Branch-free loops (a select, not a jump per entry: about half the entries are clipped).
-                        if relu {
-                            for r in rows { for c in 0..<m { o[r * m + c] = max(o[r * m + c] + b[c], 0) } }
-                        } else {
-                            for r in rows { for c in 0..<m { o[r * m + c] += b[c] } }
-                        }
-                    }
-                }
-            }
-        }
+        if bias != nil || relu { Self.addBiasAndActivation(&out, bias: bias?.value.storage, relu: relu) }
         return Tensor(out, inputs: bias.map { [x, weight, $0] } ?? [x, weight]) { node in
             var g = node.grad!
             if relu {
@@ -217,7 +203,7 @@ extension Tensor {
                         let p = UnsafeSendable((gs.baseAddress!, ys.baseAddress!))
                         Parallel.forEachChunk(0..<(n * m), minimumChunk: 1 << 16) { range in
                             let (gs, ys) = p.value
-                            for i in range { gs[i] = ys[i] > 0 ? gs[i] : 0 }
+                            affinity_relu_mask(gs, ys, Int64(range.lowerBound), Int64(range.upperBound))
                         }
                     }
                 }
@@ -225,6 +211,24 @@ extension Tensor {
             if x.requiresGrad { x.accumulate(BLAS.batchMatmul(g, weight.value, transB: true)) }
             if weight.requiresGrad { weight.accumulate(BLAS.batchMatmul(x.value, g, transA: true)) }
             if let bias, bias.requiresGrad { bias.accumulate(Elementwise.columnSums(g)) }
+        }
+    }
+}
+
+extension Tensor {
+    /// m[r, c] += bias[c] (bias nil: nothing), then ReLU if `relu`, in place over row chunks on the workers (a
+    /// vectorised C loop: branch-free, about half the entries are clipped). `linear`'s epilogue, and serving paths'.
+    public static func addBiasAndActivation(_ m: inout Matrix, bias: [Float]?, relu: Bool) {
+        let n = m.rows, cols = m.cols
+        precondition(bias.map { $0.count == cols } ?? true, "addBiasAndActivation: one bias per column")
+        m.storage.withUnsafeMutableBufferPointer { o in
+            (bias ?? []).withUnsafeBufferPointer { b in
+                let p = UnsafeSendable((o.baseAddress!, b.isEmpty ? nil : b.baseAddress))
+                Parallel.forEachChunk(0..<n, minimumChunk: 512) { rows in
+                    let (o, b) = p.value
+                    affinity_bias_activation_rows(o, Int64(rows.lowerBound), Int64(rows.upperBound), Int64(cols), b, relu ? 1 : 0)
+                }
+            }
         }
     }
 }

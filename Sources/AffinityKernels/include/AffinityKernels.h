@@ -30,6 +30,28 @@ void affinity_score_panels(const float *panels, int64_t panel_count, int32_t d, 
 /// Row-wise softmax of `scale * logits` in place; with `targets`, row_loss[i] = logsumexp − logit at targets[i].
 void affinity_softmax_rows(float *logits, int64_t rows, int64_t cols, float scale, const int32_t *targets, double *row_loss);
 
+/// Floats of scratch one thread needs for the attention kernels below.
+int64_t affinity_attention_scratch(int64_t length, int64_t head_width);
+/// Multi-head attention forward for sequences [sequence_begin, sequence_end) (Tensor.multiHeadAttention): q, k, v
+/// and out are `[sequences · length, d]`, head h on columns h·d/heads ..< (h+1)·d/heads. Writes the softmax weights
+/// P to `weights` ([sequence, head, query, key]) and out_i = Σ_j P_ij·keep_ij·v_j (keep: inverted-dropout
+/// multipliers in the layout of `weights`, or NULL). Query i sees key j when j ≤ i (if `causal`) and
+/// key_padding[s·length + j] is false (key_padding may be NULL); a query that sees no key gets zero weights and a
+/// zero output row. `scratch` holds `affinity_attention_scratch(length, d / heads)` floats. Sequences are independent.
+void affinity_attention_forward(const float *q, const float *k, const float *v, int64_t d, int64_t length, int64_t heads,
+                                int32_t causal, const _Bool *key_padding, const float *keep, int64_t sequence_begin,
+                                int64_t sequence_end, float *weights, float *out, float *scratch);
+/// Its backward from the output gradient g: overwrites rows of sequences [sequence_begin, sequence_end) of dq, dk
+/// and dv with the gradients of q, k and v.
+void affinity_attention_backward(const float *g, const float *q, const float *k, const float *v, const float *weights,
+                                 const float *keep, int64_t d, int64_t length, int64_t heads, int64_t sequence_begin,
+                                 int64_t sequence_end, float *dq, float *dk, float *dv, float *scratch);
+
+/// Rows [row_begin, row_end) of the [*, cols] matrix m: m[r, c] += bias[c] (bias may be NULL), then ReLU if `relu`.
+void affinity_bias_activation_rows(float *m, int64_t row_begin, int64_t row_end, int64_t cols, const float *bias, int32_t relu);
+/// ReLU's backward over entries [begin, end): g[i] = 0 where y[i] <= 0 (y the ReLU's output).
+void affinity_relu_mask(float *g, const float *y, int64_t begin, int64_t end);
+
 /// y[c] += alpha · x[c] for c in [0, n).
 void affinity_axpy(int32_t n, float alpha, const float *x, float *y);
 

@@ -43,6 +43,15 @@ extension ContextModel {
     }
 }
 
+/// A click-through model with a serving path for one request: one user against many candidate items, the user's
+/// share of the work done once and the candidates batched through each layer, without the autodiff tape.
+public protocol CandidateScoring: ContextModel {
+    /// Logits of `count` candidates for one user: `user` holds the user's bags (the schema's user fields, which come
+    /// first in every schema), `items` each candidate's item-field bags in turn (`count · itemFieldCount` bags).
+    /// Equal to `logits` of the joined rows up to rounding.
+    func candidateLogits(user: EmbeddingBags, items: EmbeddingBags, count: Int) -> [Float]
+}
+
 /// Every click-through model, by command-line name (`affinity train --task ctr`).
 public enum ContextModelRegistry {
     nonisolated(unsafe) public static let models: [any ContextModel.Type] = [  // immutable after initialisation
@@ -248,6 +257,11 @@ public struct FieldEmbeddings {
 
     /// The field embeddings of `rows` samples, `[rows · fields, d]` (one row per sample and field).
     public func embed(_ bags: EmbeddingBags) -> Tensor { Tensor.embeddingBags(table, bags) }
+
+    /// Pooled field embeddings `[bags, d]` and first-order weights (one per bag) of `bags`, outside the tape (serving).
+    public func pooledValues(_ bags: EmbeddingBags) -> (embeddings: Matrix, weights: [Float]) {
+        (Tensor.embeddingBags(Tensor(table.value), bags).value, Tensor.embeddingBags(Tensor(linear.value), bags).value.storage)
+    }
 
     /// The first-order term Σ_fields w + b, `[rows, 1]` (RecBole's `FMFirstOrderLinear`).
     public func firstOrder(_ bags: EmbeddingBags, rows: Int) -> Tensor {
