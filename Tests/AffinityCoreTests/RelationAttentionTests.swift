@@ -62,7 +62,8 @@ let relationAttentionCases: [String: GradientCase] = [
         }
     }
 
-    /// Zero relations leave attention unchanged.
+    /// Zero relations leave attention unchanged (to rounding: the plain op runs the C kernel, the relation-aware one
+    /// the Swift loops, which sum in a different order).
     @Test func zeroRelationsAreThePlainOp() {
         let q = InteractionOpTests.random(8, 4, seed: 6), k = InteractionOpTests.random(8, 4, seed: 7), v = InteractionOpTests.random(8, 4, seed: 8)
         let mask = AttentionMask(causal: true, keyPadding: attentionPadding)
@@ -70,6 +71,6 @@ let relationAttentionCases: [String: GradientCase] = [
         let zero = Tensor(Matrix(rows: 32, cols: 4))
         let related = Tensor.multiHeadAttention(query: Tensor(q), key: Tensor(k), value: Tensor(v), length: 4, heads: 2, mask: mask,
                                                 relationKeys: zero, relationValues: zero).value
-        #expect(maxDifference(plain, related) == 0)
+        #expect(maxDifference(plain, related) < 1e-6)
     }
 }
