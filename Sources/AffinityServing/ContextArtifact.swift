@@ -70,9 +70,7 @@ public struct ContextArtifact: Sendable {
     static let frame = FramedFile(magic: magic, formatVersion: formatVersion, kind: "click-through model")
 
     public func write(to path: String) throws {
-        try Self.frame.write(to: path, header: header, bodyBytes: 4 * parameters.reduce(0) { $0 + $1.storage.count }) { bytes in
-            for p in parameters { appendArray(p.storage, to: &bytes) }
-        }
+        try Self.frame.write(to: path, header: header, parameters: parameters)
     }
 
     public static func read(from path: String) throws -> ContextArtifact {
@@ -80,13 +78,10 @@ public struct ContextArtifact: Sendable {
     }
 
     public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws -> ContextArtifact {
-        func fail(_ why: String) -> ArtifactError { ArtifactError(path: path, reason: why) }
-        var (header, cursor) = try frame.decode(bytes, path: path, as: Header.self) { header in
-            guard header.shapes.allSatisfy({ $0.count == 2 && $0[0] >= 0 && $0[1] >= 0 }) else { throw fail("corrupted header (parameter shapes)") }
-            return 4 * header.shapes.reduce(0) { $0 + $1[0] * $1[1] }
+        let (header, parameters) = try frame.decodeParameters(bytes, path: path, as: Header.self)
+        do { return try ContextArtifact(header: header, parameters: parameters) } catch {
+            throw ArtifactError(path: path, reason: "shapes disagree with the header")
         }
-        let parameters = header.shapes.map { shape in Matrix(rows: shape[0], cols: shape[1], values: cursor.array(shape[0] * shape[1]) as [Float]) }
-        do { return try ContextArtifact(header: header, parameters: parameters) } catch { throw fail("shapes disagree with the header") }
     }
 
     /// The model, rebuilt from its settings and parameters.
@@ -152,3 +147,5 @@ public final class ContextScorer: @unchecked Sendable {  // immutable after init
         return model.logits(bags, rows: items.count).map(stableSigmoid)
     }
 }
+
+extension ContextArtifact.Header: ParameterFileHeader {}

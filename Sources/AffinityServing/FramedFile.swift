@@ -1,4 +1,5 @@
 import Foundation
+import AffinityCore
 import AffinityData
 
 /// The framing every Affinity model file shares (`ModelArtifact`, `ContextArtifact`), little-endian:
@@ -82,6 +83,32 @@ struct FramedFile {
         }
         return (header, cursor)
     }
+
+    /// A file whose body is a list of float matrices, their `[rows, cols]` in the header's `shapes`.
+    func write(to path: String, header: some ParameterFileHeader, parameters: [Matrix]) throws {
+        try write(to: path, header: header, bodyBytes: 4 * parameters.reduce(0) { $0 + $1.storage.count }) { bytes in
+            for p in parameters { appendArray(p.storage, to: &bytes) }
+        }
+    }
+
+    /// Reads a file `write(to:header:parameters:)` wrote: its header and its matrices.
+    func decodeParameters<Header: ParameterFileHeader>(_ bytes: [UInt8], path: String,
+                                                       as _: Header.Type) throws -> (header: Header, parameters: [Matrix]) {
+        var (header, cursor) = try decode(bytes, path: path, as: Header.self) { header in
+            guard header.shapes.allSatisfy({ $0.count == 2 && $0[0] >= 0 && $0[1] >= 0 }) else {
+                throw ArtifactError(path: path, reason: "corrupted header (parameter shapes)")
+            }
+            return 4 * header.shapes.reduce(0) { $0 + $1[0] * $1[1] }
+        }
+        let parameters = header.shapes.map { shape in Matrix(rows: shape[0], cols: shape[1], values: cursor.array(shape[0] * shape[1]) as [Float]) }
+        return (header, parameters)
+    }
+}
+
+/// The header of a file of parameter matrices (sequential and click-through models).
+protocol ParameterFileHeader: Codable {
+    /// `[rows, cols]` of each parameter, in file order.
+    var shapes: [[Int]] { get }
 }
 
 private func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }

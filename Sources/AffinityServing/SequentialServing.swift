@@ -59,9 +59,7 @@ public struct SequentialArtifact: Sendable {
     static let frame = FramedFile(magic: magic, formatVersion: formatVersion, kind: "sequential model")
 
     public func write(to path: String) throws {
-        try Self.frame.write(to: path, header: header, bodyBytes: 4 * parameters.reduce(0) { $0 + $1.storage.count }) { bytes in
-            for p in parameters { appendArray(p.storage, to: &bytes) }
-        }
+        try Self.frame.write(to: path, header: header, parameters: parameters)
     }
 
     public static func read(from path: String) throws -> SequentialArtifact {
@@ -72,13 +70,10 @@ public struct SequentialArtifact: Sendable {
     public static func hasMagic(_ bytes: [UInt8]) -> Bool { bytes.count >= magic.count && Array(bytes[0..<magic.count]) == magic }
 
     public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws -> SequentialArtifact {
-        func fail(_ why: String) -> ArtifactError { ArtifactError(path: path, reason: why) }
-        var (header, cursor) = try frame.decode(bytes, path: path, as: Header.self) { header in
-            guard header.shapes.allSatisfy({ $0.count == 2 && $0[0] >= 0 && $0[1] >= 0 }) else { throw fail("corrupted header (parameter shapes)") }
-            return 4 * header.shapes.reduce(0) { $0 + $1[0] * $1[1] }
+        let (header, parameters) = try frame.decodeParameters(bytes, path: path, as: Header.self)
+        do { return try SequentialArtifact(header: header, parameters: parameters) } catch {
+            throw ArtifactError(path: path, reason: "shapes disagree with the header")
         }
-        let parameters = header.shapes.map { shape in Matrix(rows: shape[0], cols: shape[1], values: cursor.array(shape[0] * shape[1]) as [Float]) }
-        do { return try SequentialArtifact(header: header, parameters: parameters) } catch { throw fail("shapes disagree with the header") }
     }
 
     /// The model, rebuilt from its settings and parameters, with no histories.
@@ -134,3 +129,5 @@ public final class NextItemRanker: @unchecked Sendable {  // immutable after ini
         return order.prefix(k).filter { scores[$0] > -.infinity }.map { (itemIDs[$0], scores[$0]) }
     }
 }
+
+extension SequentialArtifact.Header: ParameterFileHeader {}
