@@ -60,4 +60,13 @@ public struct ArtifactBuilder {
         builder.modalitySources = run.modalities.isEmpty ? nil : Dictionary(uniqueKeysWithValues: run.modalities.map { ($0.name, $0.source) })
         return try builder.artifact(of: embedding, training: run.split.train)
     }
+
+    /// The file of a sequential model of a training run (`affinity train --save` for sasrec, tisasrec, bert4rec,
+    /// gru4rec): its settings and parameters, which `GET /v1/users/{id}/next` serves.
+    public static func sequentialArtifact(of outcome: TrainingRun.ModelOutcome, run: TrainingRun.Outcome, seed: UInt64) throws -> SequentialArtifact {
+        guard let sequential = outcome.model.recommender as? any SequenceNetwork else {
+            throw TrainingRunError.notServable(model: outcome.model.name)
+        }
+        return try SequentialArtifact(model: sequential, name: outcome.model.name, settings: outcome.model.settings, seed: seed, dataset: run.dataset)
+    }
 }

@@ -133,9 +133,8 @@ struct TrainCommand: ParsableCommand {
         let outcome = try TrainingRun(models: models, settings: runSettings).run(
             load: { try data.load() }, modalities: { try data.modalities(for: $0, settings: run.modalities) })
         if let save, let first = outcome.models.first {
-            if let sequential = first.model.recommender as? any SequenceNetwork {
-                try SequentialArtifact(model: sequential, name: first.model.name, settings: first.model.settings,
-                                       seed: runSettings.seed, dataset: outcome.dataset).write(to: save)
+            if first.model.recommender is any SequenceNetwork {
+                try ArtifactBuilder.sequentialArtifact(of: first, run: outcome, seed: runSettings.seed).write(to: save)
             } else {
                 try ArtifactBuilder.artifact(of: first, run: outcome, seed: runSettings.seed).write(to: save)
             }
