@@ -10,9 +10,11 @@ import AffinityTestSupport
 /// Two serving replicas on one store: what one stores, the other folds in; whom one deletes, the other forgets.
 @Suite("Replicas on one store")
 struct ReplicaTests {
-    /// Stated bound of visibility: the polling interval plus one poll, with generous slack for a loaded machine.
+    /// Stated bound of visibility: the polling interval plus one poll, with generous slack for a loaded machine and
+    /// for the whole suite's tests sharing the cooperative threads the followers poll on (measured visibility is
+    /// printed below; a change that never arrives still fails).
     static let interval = Duration.milliseconds(50)
-    static let bound = Duration.seconds(5)
+    static let bound = Duration.seconds(30)
 
     /// A small model: 5 users with trained rows, 6 items, d = 3.
     static func artifact() throws -> ModelArtifact {
