@@ -69,6 +69,7 @@ let package = Package(
             "AffinityCore", "AffinityData", "AffinityEval", "AffinityModels", "AffinityServing", "AffinityApplication", "AffinityServer", "AffinityPostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "affinity", dependencies: [
             "AffinityCLI", "AffinityCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -10,7 +10,7 @@ public struct AffinityCommand: AsyncParsableCommand {
         commandName: "affinity",
         abstract: "Train, evaluate and serve recommendation models on user–item interaction data.",
         version: version,
-        subcommands: [TrainCommand.self, DatasetsCommand.self, RecommendCommand.self, ScoreCommand.self, ServeCommand.self, ModelsCommand.self, ReportCommand.self, CompareCommand.self]
+        subcommands: [TrainCommand.self, DatasetsCommand.self, RecommendCommand.self, ScoreCommand.self, ServeCommand.self, WorkerCommand.self, ModelsCommand.self, ReportCommand.self, CompareCommand.self]
     )
 
     public init() {}

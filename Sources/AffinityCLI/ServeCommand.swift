@@ -14,13 +14,17 @@ struct ServeCommand: AsyncParsableCommand {
         The API is under /v1 (docs/openapi.yaml). Events are stored in an embedded SQLite database, or in a
         PostgreSQL database shared by several replicas (--store postgres://…), and acknowledged once durable; a
         new store starts with the model's training data. Replicas on one PostgreSQL poll it for each other's
-        events and deletions (--follow-interval). Write and admin routes
+        events and deletions (--follow-interval). With --worker-trains, `affinity worker` trains and every
+        replica serves the model version the store's registry makes live. Write and admin routes
         need the API key (--api-key or AFFINITY_API_KEY) as 'Authorization: Bearer KEY'. SIGTERM or SIGINT
         stops the server after in-flight requests finish.
         """)
 
-    @Option(name: .long, help: "Model file written by `affinity train --save`.")
-    var model: String
+    @Option(name: .long, help: "Model file written by `affinity train --save` (with --worker-trains: published as the first version when the store's registry has none).")
+    var model: String?
+
+    @Flag(name: .long, help: "A separate `affinity worker` trains: serve the store registry's live version and swap to each new one, and record retrain requests for the worker instead of training here.")
+    var workerTrains = false
 
     @Option(name: .long, help: "Click-through model file (`affinity train --task ctr --save`): answers POST /v1/score and re-ranks recommendations on ?rerank=ctr.")
     var ctrModel: String?
@@ -61,16 +65,31 @@ struct ServeCommand: AsyncParsableCommand {
             guard (1...65535).contains(port) else { throw ValidationError("port must be between 1 and 65535") }
             var logger = Logger(label: "affinity")
             logger.logLevel = level
-            let artifact = try ModelArtifact.read(from: model)
             guard (1...64).contains(scoringThreads) else { throw ValidationError("--scoring-threads must be between 1 and 64") }
             let location = StoreLocation(store)
-            let interval = followInterval ?? (location.isShared ? 0.25 : 0)
+            let interval = followInterval ?? (location.isShared || workerTrains ? 0.25 : 0)
             guard interval >= 0, interval <= 3600 else { throw ValidationError("--follow-interval must be between 0 and 3600 seconds") }
             let events = try location.open(logger: logger)
+            var artifact: ModelArtifact
+            var registryVersion: Int?
+            if workerTrains {
+                // Every replica serves the registry's live version; the first one up publishes --model if none is.
+                if try events.liveModelVersion() == nil {
+                    guard let model else { throw ValidationError("--worker-trains: the store has no live model yet; pass --model FILE to publish the first version") }
+                    let worker = TrainingWorker(store: events, logger: logger, acquireLock: location.trainingLock(for: events))
+                    try worker.publishInitial(ModelArtifact.read(from: model))
+                }
+                guard let (record, live) = try events.liveArtifact() else { throw ValidationError("--worker-trains: no live model version") }
+                (artifact, registryVersion) = (live, record.version)
+            } else {
+                guard let model else { throw ValidationError("--model is required (unless --worker-trains serves the store's live version)") }
+                artifact = try ModelArtifact.read(from: model)
+            }
             // Taken before the service reads the store, so that nothing stored meanwhile is missed.
             let start = try events.changeCursor()
-            let service = try RecommendationService(artifact: artifact, store: events, modelPath: model, logger: logger,
-                                                    scoringThreads: scoringThreads)
+            let service = try RecommendationService(artifact: artifact, store: events, modelPath: workerTrains ? nil : model, logger: logger,
+                                                    scoringThreads: scoringThreads, workerTrains: workerTrains,
+                                                    registryVersion: registryVersion)
             let follower = interval > 0 ? ChangeFollower(service: service, from: start, interval: .milliseconds(Int(interval * 1000))) : nil
             var settings = ServerSettings()
             settings.host = host

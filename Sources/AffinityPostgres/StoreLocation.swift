@@ -35,3 +35,19 @@ public enum StoreLocation: Sendable, Equatable {
         }
     }
 }
+
+extension PostgresAdvisoryLease: TrainingLease {}
+
+extension StoreLocation {
+    /// How a worker on this store takes the one-trainer-at-a-time lock: PostgreSQL's advisory lock (its session ends
+    /// with the process), or for SQLite an exclusive `flock` on `PATH.training-lock` beside the database.
+    public func trainingLock(for store: any AffinityStore) -> @Sendable () throws -> any TrainingLease {
+        switch self {
+        case .sqlite(let path):
+            return { try FileTrainingLease(path: path + ".training-lock") }
+        case .postgres:
+            guard let postgres = store as? PostgresEventStore else { return { throw PostgresStoreError("not a PostgreSQL store") } }
+            return { try postgres.waitForAdvisoryLock() }
+        }
+    }
+}

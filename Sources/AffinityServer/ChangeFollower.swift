@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
+import AffinityServing
 
 /// Keeps a service in step with what other processes write to a shared store: it polls the store's change feed
 /// and applies deletions, then events, to the service's state (seen items, fold-in). A replica's own writes are
@@ -31,8 +32,17 @@ public final class ChangeFollower: Service, Sendable {
             for user in changes.deletedUsers { try service.forgetDeletedElsewhere(user: user) }
             if !changes.events.isEmpty { service.applyStoredElsewhere(changes.events) }
             position = changes.next
+            try followRegistry()
             return (changes.deletedUsers.count, changes.events.count)
         }
+    }
+
+    /// When a worker trains: swaps to the registry's live version once it differs from the one served.
+    private func followRegistry() throws {
+        guard service.workerTrains, let registry = service.store as? any ModelVersionStore,
+              let live = try registry.liveModelVersion(), live.version != service.registryVersion else { return }
+        let artifact = try ModelArtifact.decode(registry.modelBytes(live), path: "model version \(live.version)")
+        try service.installLive(version: live.version, artifact: artifact)
     }
 
     /// Polls until graceful shutdown (or cancellation); a failed poll (the store unreachable) is logged and retried.

@@ -45,6 +45,8 @@ public struct ServiceStatus: Codable, Sendable {
     public var lastTraining: String
     public var retraining: Bool
     public var lastRetrainError: String?
+    /// The model registry's version being served, when `affinity worker` trains.
+    public var registryVersion: Int?
 }
 
 public enum ServiceError: Error, CustomStringConvertible, Sendable {
@@ -63,6 +65,8 @@ public enum ServiceError: Error, CustomStringConvertible, Sendable {
 struct ServiceState: Sendable {
     var model: ServingModel
     var version: Int
+    /// The registry version the model came from, when a worker trains (`installLive`).
+    var registryVersion: Int?
     var lastTraining: String
     /// Items each user has interacted with, as item indices of the current model (items the model does not
     /// know are kept in the store and picked up by the next retrain).
@@ -127,6 +131,9 @@ public final class RecommendationService: Sendable {
     public let logger: Logger
     public let foldInSettings: FoldInSettings
     public let unlearningSettings: UnlearningSettings
+    /// A separate `affinity worker` trains: a retrain request is recorded in the store for it, never run here, and
+    /// new versions arrive from the store's model registry (`installLive`).
+    public let workerTrains: Bool
     private let scoring: ScoringQueue
     private let state: NIOLockedValueBox<ServiceState>
     /// Retrain requests, consumed one at a time by `RetrainService`.
@@ -135,8 +142,9 @@ public final class RecommendationService: Sendable {
 
     public init(artifact: ModelArtifact, store: any EventStore, modelPath: String? = nil, logger: Logger = Logger(label: "affinity"),
                 foldIn: FoldInSettings = FoldInSettings(), unlearning: UnlearningSettings = UnlearningSettings(),
-                scoringThreads: Int = 1) throws {
+                scoringThreads: Int = 1, workerTrains: Bool = false, registryVersion: Int? = nil) throws {
         self.store = store
+        self.workerTrains = workerTrains
         self.modelPath = modelPath
         self.logger = logger
         foldInSettings = foldIn
@@ -144,6 +152,7 @@ public final class RecommendationService: Sendable {
         scoring = ScoringQueue(workers: scoringThreads, maxBatch: 32)
         state = NIOLockedValueBox(ServiceState(
             model: ServingModel(artifact: artifact, foldIn: foldIn), version: artifact.header.modelVersion ?? 1,
+            registryVersion: registryVersion,
             lastTraining: artifact.header.createdAt, itemCounts: [Int32](repeating: 0, count: artifact.itemEmbeddings.rows)))
         (retrainRequests, retrainRequested) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
 
@@ -241,7 +250,7 @@ public final class RecommendationService: Sendable {
             ServiceStatus(modelVersion: s.version, model: s.model.header.model, dataset: s.model.header.dataset,
                           users: s.model.users.count, items: s.model.itemCount, dimension: s.model.dimension,
                           eventsStored: stored, lastTraining: s.lastTraining, retraining: s.retraining,
-                          lastRetrainError: s.lastRetrainError)
+                          lastRetrainError: s.lastRetrainError, registryVersion: s.registryVersion)
         }
     }
 
@@ -352,6 +361,13 @@ public final class RecommendationService: Sendable {
     /// it); returns false if one was running or the service is stopping.
     @discardableResult
     public func startRetrain() -> Bool {
+        if workerTrains {
+            do { try RetrainRequests.request(in: store) } catch {
+                logger.error("could not record the retrain request for the worker", metadata: ["error": "\(error)"])
+                return false
+            }
+            return true
+        }
         let started = state.withLockedValue { s -> Bool in
             if s.stopping { return false }
             if s.retraining { s.retrainPending = true; return false }
@@ -401,27 +417,11 @@ public final class RecommendationService: Sendable {
             if again { startRetrain() }
         }
         let header = currentModel.header
-        let watermark = try store.lastID()
-        var users = IDMap(), items = IDMap()
-        var interactions = Interactions()
-        try store.forEachInteraction { id, user, item in
-            guard id <= watermark else { return }
-            interactions.users.append(users.intern(user))
-            interactions.items.append(items.intern(item))
-        }
-        guard interactions.count > 0 else { throw ServiceError.invalid("no stored events to train on") }
         let started = Date()
-        logger.info("retraining", metadata: ["model": "\(header.model)", "events": "\(interactions.count)"])
         let (nextVersion, hook) = state.withLockedValue { ($0.version + 1, $0.beforeRetrainFit) }
-        hook?()
-        let artifact: ModelArtifact
-        do {
-            artifact = try TrainingRun.refit(like: header, on: Dataset(name: header.dataset, users: users, items: items, interactions: interactions),
-                                             dataFingerprint: "events<=\(watermark)", version: nextVersion,
-                                             isCancelled: { [state] in state.withLockedValue { $0.stopping } })
-        } catch let error as TrainingRunError {
-            throw ServiceError.invalid("retrain: \(error)")
-        }
+        let fitted = try StoreRefit.refit(store: store, like: header, version: nextVersion, logger: logger, beforeFit: hook,
+                                          isCancelled: { [state] in state.withLockedValue { $0.stopping } })
+        let (artifact, watermark, interactions, users) = (fitted.artifact, fitted.watermark, fitted.interactions, fitted.users)
         let newHeader = artifact.header
         if let modelPath { try artifact.write(to: modelPath) }
         let next = ServingModel(artifact: artifact, foldIn: foldInSettings)
@@ -443,6 +443,28 @@ public final class RecommendationService: Sendable {
         logger.info("retrained", metadata: ["seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))",
                                             "model_version": "\(modelVersion)"])
     }
+
+    /// Serves a version of the store's model registry (a worker published it): the new snapshot is built off the
+    /// lock, swapped in under it, then seen items and fold-ins are rebuilt for it. Requests are served throughout,
+    /// each by the old or the new version.
+    public func installLive(version: Int, artifact: ModelArtifact) throws {
+        let next = ServingModel(artifact: artifact, foldIn: foldInSettings)
+        let watermark = StoreRefit.watermark(of: artifact.header) ?? 0
+        state.withLockedValue { s in
+            s.model = next
+            s.version += 1
+            s.registryVersion = version
+            s.lastTraining = artifact.header.createdAt
+        }
+        try rebuildState(after: watermark)
+        // A user deleted while the worker trained is in the new model but has no stored events: forget them again.
+        let deleted = state.withLockedValue { s in s.model.users.rawIDs.filter { s.seen[$0] == nil } }
+        for user in deleted { _ = try unlearnAndSwap(user: user, items: nil) }
+        logger.info("now serving the registry's live version", metadata: ["registry_version": "\(version)", "deleted_since": "\(deleted.count)"])
+    }
+
+    /// The registry version being served (nil unless a worker trains).
+    public var registryVersion: Int? { state.withLockedValue { $0.registryVersion } }
 
     /// Rebuilds seen items, counts and fold-ins from the store for the current model. Events with id >
     /// `after` arrived after the model's training snapshot and are folded in.

@@ -314,7 +314,8 @@ public func makeRouter(service: RecommendationService, settings: ServerSettings,
     router.post("/v1/admin/retrain") { request, _ -> Response in
         try authorize(request)
         let started = service.startRetrain()
-        return jsonResponse(RetrainJSON(status: started ? "started" : "already-running"), status: .accepted)
+        let status = service.workerTrains ? (started ? "requested" : "request-failed") : (started ? "started" : "already-running")
+        return jsonResponse(RetrainJSON(status: status), status: service.workerTrains && !started ? .serviceUnavailable : .accepted)
     }
 
     router.get("/v1/admin/status") { request, _ -> Response in

@@ -90,8 +90,14 @@ public struct ModelArtifact: Sendable {
     // MARK: Writing
 
     public func write(to path: String) throws {
+        let bytes = try encoded()
+        try bytes.withUnsafeBytes { try DurableFile.write($0, to: path) }
+    }
+
+    /// The file's bytes (what a model registry stores).
+    public func encoded() throws -> [UInt8] {
         let body = 4 * (userEmbeddings.storage.count + itemEmbeddings.storage.count + 2 * training.count)
-        try Self.frame.write(to: path, header: header, bodyBytes: body) { bytes in
+        return try Self.frame.encode(header: header, bodyBytes: body) { bytes in
             appendArray(userEmbeddings.storage, to: &bytes)
             appendArray(itemEmbeddings.storage, to: &bytes)
             appendArray(training.users, to: &bytes)
