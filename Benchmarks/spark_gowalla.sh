@@ -22,8 +22,8 @@ cut -d' ' -f1 "$data/train.txt" > "$out/users.txt"
 echo "users: $(wc -l < "$out/users.txt")"
 seconds() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
 single=$(seconds sh -c "'$BIN' score --model '$model' -k $k < '$out/users.txt' > '$out/single.jsonl'")
-spark=$(seconds "$PY" examples/spark/score_users.py --users "$out/users.txt" --model "$model" --output "$out/spark.jsonl" \
-  --master "$master" --affinity "$BIN" -k "$k" 2>"$out/spark.log" >/dev/null) || { tail -20 "$out/spark.log"; exit 1; }
+spark=$(seconds sh -c "'$PY' examples/spark/score_users.py --users '$out/users.txt' --model '$model' --output '$out/spark.jsonl' \
+  --master '$master' --affinity '$BIN' -k $k > '$out/spark.log' 2>&1") || { tail -20 "$out/spark.log"; exit 1; }
 if cmp -s <(sort "$out/single.jsonl") <(sort "$out/spark.jsonl"); then same=identical; else same=DIFFERENT; fi
 printf '| affinity score alone | Spark %s, rdd.pipe | outputs |\n|---|---|---|\n| %.1f s | %.1f s | %s (%s lines) |\n' \
   "$master" "$single" "$spark" "$same" "$(wc -l < "$out/spark.jsonl")"
