@@ -506,6 +506,7 @@ public final class RecommendationService: Sendable {
     /// and its fold-ins are built off the lock and swapped in together under it. Requests are served throughout,
     /// each by the old or the new version.
     public func installLive(version: Int, artifact: ModelArtifact) throws {
+        let started = Date()
         let next = ServingModel(artifact: artifact, foldIn: foldInSettings)
         let watermark = StoreRefit.watermark(of: artifact.header) ?? 0
         try rebuildAndSwap(to: next, after: watermark) { s in
@@ -516,7 +517,9 @@ public final class RecommendationService: Sendable {
         // A user deleted while the worker trained is in the new model but has no stored events: forget them again.
         let deleted = state.withLockedValue { s in s.model.users.rawIDs.filter { s.seen[$0] == nil } }
         for user in deleted { _ = try unlearnAndSwap(user: user, items: nil) }
-        logger.info("now serving the registry's live version", metadata: ["registry_version": "\(version)", "deleted_since": "\(deleted.count)"])
+        logger.info("now serving the registry's live version", metadata: [
+            "registry_version": "\(version)", "deleted_since": "\(deleted.count)",
+            "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(started)))"])
     }
 
     /// The registry version being served (nil unless a worker trains).
