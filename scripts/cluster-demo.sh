@@ -29,6 +29,9 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "cluster-demo: FAILED: $*" >&2; for f in "$work"/*.log; do echo "--- $f" >&2; tail -5 "$f" >&2; done; exit 1; }
+now() { date +%s.%N; }
+since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f} s')" "$1" "$(now)"; }
+demo_started=$(now)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # 1. PostgreSQL in a throwaway directory.
@@ -65,19 +68,22 @@ until_true() { # seconds check-command...
 }
 
 # 3. Events through A, recommendations through B.
+posted=$(now)
 curl -sf "${auth[@]}" -X POST "localhost:$port_a/v1/events" \
   -d '{"events": [{"user": "demo-newcomer", "item": "1"}, {"user": "demo-newcomer", "item": "260"}, {"user": "demo-newcomer", "item": "1196"}]}' >/dev/null \
   || fail "posting events to replica A"
 source_on_b() { [ "$(curl -sf "localhost:$port_b/v1/users/demo-newcomer/recommendations?k=5" | json 'd["source"]')" = "$1" ]; }
 until_true 10 source_on_b fold-in || fail "replica B did not fold in the events posted to A"
-echo "check: events posted to A are folded in on B"
+echo "check: events posted to A are folded in on B ($(since "$posted") after posting)"
 
 # 4. A retrain asked of A is trained by the worker; both replicas swap to the new version.
 live_before=$(curl -sf "${auth[@]}" "localhost:$port_a/v1/admin/status" | json 'd.get("registry_version")')
+requested=$(now)
 [ "$(curl -sf "${auth[@]}" -X POST "localhost:$port_a/v1/admin/retrain" | json 'd["status"]')" = requested ] || fail "retrain request through A"
 newer() { local v; v=$(curl -sf "${auth[@]}" "localhost:$1/v1/admin/status" | json 'd.get("registry_version")'); [ "$v" != "$live_before" ] && [ "$v" != None ]; }
 until_true 120 newer "$port_a" || fail "replica A did not swap to the worker's new version"
 until_true 30 newer "$port_b" || fail "replica B did not swap to the worker's new version"
+swapped=$(since "$requested")
 version_a=$(curl -sf "${auth[@]}" "localhost:$port_a/v1/admin/status" | json 'd["registry_version"]')
 version_b=$(curl -sf "${auth[@]}" "localhost:$port_b/v1/admin/status" | json 'd["registry_version"]')
 [ "$version_a" = "$version_b" ] || fail "replicas serve different versions ($version_a, $version_b)"
@@ -85,10 +91,15 @@ until_true 10 source_on_b model || fail "the worker's version does not know the 
 top_a=$(curl -sf "localhost:$port_a/v1/users/demo-newcomer/recommendations?k=10" | json '[i["item"] for i in d["items"]]')
 top_b=$(curl -sf "localhost:$port_b/v1/users/demo-newcomer/recommendations?k=10" | json '[i["item"] for i in d["items"]]')
 [ "$top_a" = "$top_b" ] || fail "replicas disagree on the newcomer's top 10"
+fit=$(grep -o 'seconds=[0-9.]*' "$work/worker.log" | tail -1 | cut -d= -f2)
+swap_a=$(grep "now serving the registry" "$work/replica-a.log" | grep -o 'seconds=[0-9.]*' | tail -1 | cut -d= -f2)
+swap_b=$(grep "now serving the registry" "$work/replica-b.log" | grep -o 'seconds=[0-9.]*' | tail -1 | cut -d= -f2)
 echo "check: the worker published version $version_a (was $live_before); both replicas serve it and agree"
+echo "       request → both replicas on it: $swapped (worker fit and publish ${fit:-?} s; swap on A ${swap_a:-?} s, on B ${swap_b:-?} s)"
 
 # 5. A deletion through A reaches B.
+deleted=$(now)
 curl -sf "${auth[@]}" -X DELETE "localhost:$port_a/v1/users/demo-newcomer" >/dev/null || fail "deleting the user through A"
 until_true 10 source_on_b popularity || fail "replica B still serves the user deleted through A"
-echo "check: a user deleted through A is forgotten on B"
-echo "replicas agree"
+echo "check: a user deleted through A is forgotten on B ($(since "$deleted") after the deletion)"
+echo "replicas agree ($(since "$demo_started") in all)"

@@ -82,16 +82,25 @@ struct WorkerTests {
         try worker.publishInitial(ReplicaTests.artifact())
         let (record, live) = try #require(try store.liveArtifact())
         let service = try RecommendationService(artifact: live, store: store, workerTrains: true, registryVersion: record.version)
+        // A newcomer served by fold-in on the old version (their seen items excluded) and by a trained row on the new.
+        try await service.ingest([Event(user: "newcomer", item: "m2"), Event(user: "newcomer", item: "m5")])
         let next = try worker.trainOnce()
         let nextArtifact = try ModelArtifact.decode(store.modelBytes(next))
-        let oldTop = await service.recommendations(user: "r3", k: 6, excludeSeen: false).items.map(\.id)
+        // Each read asks for a trained user (nothing excluded) and for the newcomer (seen items excluded); an
+        // answer carries the version that served it, and must be exactly that version's answer.
+        @Sendable func read() async -> [[String]] {
+            let trained = await service.recommendations(user: "r3", k: 6, excludeSeen: false)
+            let newcomer = await service.recommendations(user: "newcomer", k: 4, excludeSeen: true)
+            return [trained, newcomer].map { ["v\($0.modelVersion)", $0.source.rawValue] + $0.items.map(\.id) }
+        }
+        let oldAnswers = await read()
+        #expect(oldAnswers[1][1] == RecommendationSource.foldIn.rawValue)
         let stop = ManagedAtomicFlag()
         let readers = (0..<4).map { _ in
             Task.detached { () -> (reads: Int, answers: Set<[String]>) in
                 var reads = 0, answers = Set<[String]>()
                 while !stop.isSet || reads == 0 {
-                    let top = await service.recommendations(user: "r3", k: 6, excludeSeen: false)
-                    answers.insert(top.items.map(\.id))
+                    answers.formUnion(await read())
                     reads += 1
                 }
                 return (reads, answers)
@@ -101,11 +110,45 @@ struct WorkerTests {
         try service.installLive(version: next.version, artifact: nextArtifact)
         try await Task.sleep(for: .milliseconds(20))
         stop.set()
-        let newTop = await service.recommendations(user: "r3", k: 6, excludeSeen: false).items.map(\.id)
+        let newAnswers = await read()
+        #expect(newAnswers[1][1] == RecommendationSource.model.rawValue)
+        #expect(oldAnswers[0][0] != newAnswers[0][0])
         for reader in readers {
             let result = await reader.value
             #expect(result.reads > 0)
-            #expect(result.answers.isSubset(of: [oldTop, newTop]), "an answer from neither version: \(result.answers)")
+            #expect(result.answers.isSubset(of: Set(oldAnswers + newAnswers)), "an answer from neither version: \(result.answers)")
+        }
+    }
+
+    @Test("events stored while a new version's state is rebuilt are kept by the swap")
+    func writesDuringSwapAreReplayed() async throws {
+        let location = try StoreKind.sqlite.freshLocation()
+        let store = try location.open()
+        defer { try? store.close() }
+        let worker = Self.worker(location, store)
+        try worker.publishInitial(ReplicaTests.artifact())
+        let (record, live) = try #require(try store.liveArtifact())
+        let service = try RecommendationService(artifact: live, store: store, workerTrains: true, registryVersion: record.version)
+        let next = try worker.trainOnce()
+        let nextArtifact = try ModelArtifact.decode(store.modelBytes(next))
+        // Writers run while the swap rebuilds; every event they stored must be in the swapped-in state.
+        let stop = ManagedAtomicFlag()
+        let writer = Task.detached { () -> Int in
+            var written = 0
+            while !stop.isSet || written == 0 {
+                _ = try await service.ingest([Event(user: "late\(written)", item: "m\(written % 6)")])
+                written += 1
+            }
+            return written
+        }
+        try await Task.sleep(for: .milliseconds(10))
+        try service.installLive(version: next.version, artifact: nextArtifact)
+        stop.set()
+        let written = try await writer.value
+        for n in 0..<written {
+            let top = await service.recommendations(user: "late\(n)", k: 6, excludeSeen: true)
+            #expect(top.source == .foldIn, "late\(n)'s event was lost by the swap")
+            #expect(!top.items.map(\.id).contains("m\(n % 6)"))
         }
     }
 
