@@ -60,11 +60,14 @@ struct WorkerTests {
         let (record, live) = try #require(try store.liveArtifact())
         let service = try RecommendationService(artifact: live, store: store, workerTrains: true, registryVersion: record.version)
         // The fit reads the events, then r2 is deleted before the version is published.
-        let published = try worker.trainOnce(beforeFit: {
-            let deleted = DispatchSemaphore(value: 0)
-            Task.detached { _ = try? await service.forget(user: "r2", retrain: false); deleted.signal() }
-            deleted.wait()
-        })
+        // The fit blocks its thread until the deletion is done, so it runs off the cooperative pool that the deletion needs.
+        let published = try await offCooperativePool {
+            try worker.trainOnce(beforeFit: {
+                let deleted = DispatchSemaphore(value: 0)
+                Task.detached { _ = try? await service.forget(user: "r2", retrain: false); deleted.signal() }
+                deleted.wait()
+            })
+        }
         #expect(try store.count(user: "r2") == 0)
         let artifact = try ModelArtifact.decode(workerStore.modelBytes(published), path: "v\(published.version)")
         #expect(artifact.header.userIDs.contains("r2"))  // the fit saw r2's events
@@ -178,11 +181,11 @@ struct WorkerTests {
         let location = try kind.freshLocation()
         let store = try location.open()
         defer { try? store.close() }
-        // A model whose refit takes seconds: 40,000 interactions, 50 epochs.
+        // A model whose refit takes a minute or more: 40,000 interactions, 300 epochs (it is killed long before).
         var rng = SeededGenerator(seed: 9)
         let users = 2_000, items = 500, d = 16, n = 40_000
         let header = ModelArtifact.Header(
-            model: "bpr", hyperparameters: ["embedding_size": "\(d)"], retrainEpochs: 50, seed: 3, dataset: "slow",
+            model: "bpr", hyperparameters: ["embedding_size": "\(d)"], retrainEpochs: 300, seed: 3, dataset: "slow",
             dataFingerprint: "slow-1", createdAt: "2026-12-05T00:00:00Z",
             userIDs: (0..<users).map { "u\($0)" }, itemIDs: (0..<items).map { "i\($0)" }, itemTitles: nil,
             dimension: d, interactionCount: n)
@@ -203,12 +206,13 @@ struct WorkerTests {
         }
         let log = Fixtures.temporaryFolder("worker") + "/worker.log"
         let pid = try Self.spawn(executable, ["worker", "--store", storeArgument, "--once"], output: log)
-        // Killed once it is fitting.
+        // Killed once it is fitting. The wait blocks this thread rather than suspending: a suspended task may not be
+        // resumed for seconds while the parallel suite keeps every cooperative thread busy, and the fit would finish.
         let clock = ContinuousClock(), start = clock.now
         var fitting = false
         while clock.now - start < .seconds(60) {
             if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("retraining") { fitting = true; break }
-            try await Task.sleep(for: .milliseconds(20))
+            usleep(20_000)
         }
         kill(pid, SIGKILL)
         var status: Int32 = 0
