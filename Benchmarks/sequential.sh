@@ -8,7 +8,7 @@
 # DATA=ml-latest-small takes the built-in dataset (RecBole is then skipped: it has no atomic files for it).
 # MODELS may also name tisasrec, bert4rec, and sasrec-bce-p30 / tisasrec-p30 (the BCE models with early-stopping
 # patience 30 instead of 10: their validation curves are noisy and still rising when patience 10 stops them).
-# The accuracy table of docs/notes/RESULTS-seq3.md:
+# The accuracy table of docs/notes/sequential.md:
 #   PEERS=0 Benchmarks/sequential.sh ../shared/data/ml-100k "2020 2021 2022" "sasrec sasrec-bce sasrec-bce-p30 tisasrec-p30 gru4rec"
 #   PEERS=0 Benchmarks/sequential.sh ../shared/data/ml-100k 2020 "tisasrec bert4rec"
 #   Benchmarks/sequential.sh ml-latest-small 2020 "sasrec sasrec-bce-p30 tisasrec-p30"

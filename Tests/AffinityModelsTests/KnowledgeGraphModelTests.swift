@@ -169,7 +169,7 @@ func movieLensWithFacts(_ strategy: SplitStrategy = .userRandomRatio([0.8, 0.1, 
     }
 
     /// Cold-start items: the held-out items have no training interaction, only their facts; ranking only them,
-    /// CKE and KGIN beat Random. (KGAT after a few epochs here does not: see docs/notes/RESULTS-kg2.md.)
+    /// CKE and KGIN beat Random. (KGAT after a few epochs here does not: see docs/notes/knowledge-graph.md, "Cold items".)
     @Test(arguments: [("cke", ["epochs": "10", "kg_embedding_size": "16", "learning_rate": "0.01"]),
                       ("kgin", ["epochs": "3", "learning_rate": "0.01", "train_batch_size": "4096"])])
     func coldItemsAreRankedThroughTheGraph(_ name: String, _ settings: [String: String]) throws {
