@@ -66,6 +66,16 @@ public enum BLAS {
             blasInt(m), blasInt(n), blasInt(k), alpha, a, blasInt(lda), b, blasInt(ldb), beta, c, blasInt(ldc))
     }
 
+    /// `y = A · x` for a row-major `rows × cols` matrix `A` with row stride `lda`, on one thread. For one query
+    /// against a table (a served user's scores over the catalogue) this reads `A` once, where `sgemm` with one row
+    /// would first pack the whole table into its panel layout.
+    public static func sgemv(rows: Int, cols: Int, a: UnsafePointer<Float>, lda: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        guard rows > 0 else { return }
+        singleThreaded {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, blasInt(rows), blasInt(cols), 1, a, blasInt(lda), x, 1, 0, y, 1)
+        }
+    }
+
     /// Below this many floating-point operations a product runs single-threaded.
     public static let smallProductFlops = 1 << 25
     /// Outputs at most this wide (and, for the depth split, this tall) are split on Affinity's workers.

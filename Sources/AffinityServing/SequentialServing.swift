@@ -125,8 +125,10 @@ public final class NextItemRanker: @unchecked Sendable {  // immutable after ini
             model.nextItemScores([items[kept...]], times: [times[kept...]], into: out)
         }
         if excludeSeen { for i in items { scores[Int(i)] = -.infinity } }
-        let order = scores.indices.sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
-        return order.prefix(k).filter { scores[$0] > -.infinity }.map { (itemIDs[$0], scores[$0]) }
+        // A partial selection (ties to the lower index), not a sort of the whole catalogue: the sort was a third
+        // of a request's time on ml-latest-small's 9,700 items.
+        let best = TopK.select(scores, k: max(0, min(k, scores.count)))
+        return zip(best.indices, best.scores).map { (itemIDs[Int($0)], $1) }
     }
 }
 

@@ -189,6 +189,11 @@ func scoreItems(hidden: Matrix, itemTable: Matrix, into out: UnsafeMutableBuffer
     precondition(out.count >= hidden.rows * itemTable.rows)
     hidden.storage.withUnsafeBufferPointer { h in
         itemTable.storage.withUnsafeBufferPointer { e in
+            if hidden.rows == 1 {  // one served user: a matrix-vector product, no panel packing of the table
+                BLAS.sgemv(rows: itemTable.rows, cols: hidden.cols, a: e.baseAddress!, lda: itemTable.cols, x: h.baseAddress!,
+                           y: out.baseAddress!)
+                return
+            }
             BLAS.sgemm(transA: false, transB: true, m: hidden.rows, n: itemTable.rows, k: hidden.cols, alpha: 1,
                        a: h.baseAddress!, lda: hidden.cols, b: e.baseAddress!, ldb: hidden.cols, beta: 0,
                        c: out.baseAddress!, ldc: itemTable.rows)
