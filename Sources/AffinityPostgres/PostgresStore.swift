@@ -110,6 +110,15 @@ public final class PostgresEventStore: EventStore, ModelVersionStore {
         try Self.events(connections.run("SELECT user_id, item, type, value, event_time FROM events WHERE user_id = \(user) ORDER BY id"))
     }
 
+    public func events(of user: String, newest limit: Int) throws -> [Event] {
+        let limit = max(0, limit)
+        return try Self.events(connections.run("""
+            SELECT user_id, item, type, value, event_time FROM
+              (SELECT id, user_id, item, type, value, event_time FROM events WHERE user_id = \(user) ORDER BY id DESC LIMIT \(limit)) AS newest
+            ORDER BY id
+            """))
+    }
+
     private static func events(_ result: PostgresQueryResult) throws -> [Event] {
         try result.rows.map { row in
             let (user, item, type, value, time) = try row.decode((String, String, String?, Double?, Double?).self)

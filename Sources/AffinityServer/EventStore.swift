@@ -53,6 +53,10 @@ public protocol EventStore: AnyObject, Sendable {
     /// The events of one user, in id order.
     func events(of user: String) throws -> [Event]
 
+    /// The newest `limit` events of one user, in id order (what a sequential model reads: its window, not the
+    /// whole history, which reaches thousands of events).
+    func events(of user: String, newest limit: Int) throws -> [Event]
+
     func meta(_ key: String) throws -> String?
     func setMeta(_ key: String, _ value: String) throws
 

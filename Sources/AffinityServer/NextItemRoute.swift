@@ -6,7 +6,9 @@ import AffinityServing
 /// model for what comes next. Read at request time, so an event posted a moment ago counts at once.
 /// `{"items": [{"item", "score"}…], "model", "events", "user"}`; `events` counts the stored events the model read.
 func nextItemsResponse(_ ranker: NextItemRanker, store: EventStore, user: String, k: Int) throws -> Response {
-    let events = try store.events(of: user)
+    // The newest events only (twice the model's window, so that items it was not trained on, which it skips,
+    // rarely leave the window short); the whole history can be thousands of events.
+    let events = try store.events(of: user, newest: 2 * ranker.maxLength)
     let ranked = ranker.next(after: events.map { ($0.item, $0.timestamp) }, k: k)
     var out = #"{"items":["#
     for (n, entry) in ranked.enumerated() {

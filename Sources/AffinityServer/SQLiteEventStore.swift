@@ -131,6 +131,18 @@ public final class SQLiteEventStore: EventStore, ModelVersionStore {
         }
     }
 
+    public func events(of user: String, newest limit: Int) throws -> [Event] {
+        try pool.read { db in
+            // events_by_user orders each user's rows by rowid (= id), so the newest are read without a sort.
+            try Row.fetchAll(db, sql: """
+                SELECT user, item, type, value, timestamp FROM
+                  (SELECT id, user, item, type, value, timestamp FROM events WHERE user = ? ORDER BY id DESC LIMIT ?)
+                ORDER BY id
+                """, arguments: [user, max(0, limit)])
+                .map { Event(user: $0[0], item: $0[1], type: $0[2], value: $0[3], timestamp: $0[4]) }
+        }
+    }
+
     public func meta(_ key: String) throws -> String? {
         try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
     }

@@ -41,6 +41,9 @@ struct StoreConformanceTests {
         #expect(try store.lastID() == seeded.upperBound)
         #expect(try store.events(of: "u1") == [batch[0], batch[2]])
         #expect(try store.events(of: "u2") == [batch[1]])
+        #expect(try store.events(of: "u1", newest: 1) == [batch[2]])  // the newest, oldest first
+        #expect(try store.events(of: "u1", newest: 5) == [batch[0], batch[2]])
+        #expect(try store.events(of: "u1", newest: 0).isEmpty)
 
         var seen: [(Int64, String, String)] = []
         try store.forEachInteraction { seen.append(($0, $1, $2)) }
