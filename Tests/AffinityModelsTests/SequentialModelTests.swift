@@ -87,6 +87,21 @@ import AffinityEval
         #expect(c.row(4) != d.row(4))
     }
 
+    /// Serving's encoder, which runs the last block for the newest position only, gives the full encoder's last rows.
+    @Test func sasRecNewestPositionMatchesTheFullEncoder() throws {
+        var h = Hyperparameters(["hidden_size": "8", "inner_size": "16", "n_heads": "2", "n_layers": "2",
+                                 "max_seq_length": "5", "epochs": "1"])
+        let model = try SASRec(&h)
+        try model.fit(TrainingData(split: try cycleSplit(users: 4, items: 10, length: 6)), context: TrainingContext())
+        // Three sequences: full, left-padded, and all padding (attends to nothing).
+        let inputs: [Int32] = [1, 3, 4, 5, 6, -1, -1, 9, 2, 7, -1, -1, -1, -1, -1]
+        let full = model.encode(inputs, length: 5, seed: nil).value, newest = model.encodeNewest(inputs, length: 5)
+        #expect(newest.rows == 3 && newest.cols == 8)
+        for s in 0..<3 {
+            for c in 0..<8 { #expect(abs(newest[s, c] - full[s * 5 + 4, c]) < 1e-4, "sequence \(s), column \(c)") }
+        }
+    }
+
     @Test func tiSASRecIntervalsAreScaledByTheSmallestGapAndClipped() {
         // Gaps 10, 0, 30: the unit is 10; |t_i − t_j| / 10 floored, clipped at 2; the padded first position gets 0.
         #expect(TiSASRec.intervalScale([100, 110, 110, 140][...]) == 10)

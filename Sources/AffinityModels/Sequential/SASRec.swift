@@ -1,3 +1,4 @@
+import Foundation
 import AffinityCore
 import AffinityData
 
@@ -107,11 +108,23 @@ public final class SASRec: SequenceNetwork {
     public func nextItemScores(_ sequences: [ArraySlice<Int32>], into out: UnsafeMutableBufferPointer<Float>) {
         let length = sequence.maxLength
         let inputs = sequences.flatMap { UserSequences.leftPadded($0, maxLength: length) }
-        let states = encode(inputs, length: length, seed: nil).value
-        // The newest item sits at the last position of every row.
-        let last = Matrix(rows: sequences.count, cols: hidden,
-                          values: (0..<sequences.count).flatMap { Array(states.row($0 * length + length - 1)) })
-        scoreItems(hidden: last, itemTable: itemTable.value, into: out)
+        scoreItems(hidden: encodeNewest(inputs, length: length), itemTable: itemTable.value, into: out)
+    }
+
+    /// `encode`'s output at the newest (last) position of each sequence, `[sequences, hidden]`, without dropout. The
+    /// earlier positions enter the last block only as keys and values, so that block computes its query, attention,
+    /// output projection and feed-forward for the newest position alone: serving's encoder does ~40 % less work.
+    func encodeNewest(_ inputs: [Int32], length: Int) -> Matrix {
+        var x = Tensor.addPositionEmbeddings(Tensor.embeddingLookup(itemTable, ids: inputs), positions: positionTable, length: length)
+        x = inputNorm.apply(x)
+        let padding = inputs.map { $0 < 0 }
+        let mask = AttentionMask(causal: true, keyPadding: padding)
+        for block in blocks.dropLast() {
+            x = block.apply(x, length: length, heads: heads, mask: mask, attentionDropout: 0, attentionSeed: 0,
+                            dropout: { t, _ in t }, hiddenDropout: 0)
+        }
+        guard let last = blocks.last else { return TransformerBlock.newestRows(x.value, length: length) }
+        return last.applyNewest(x, length: length, heads: heads, keyPadding: padding)
     }
 }
 
@@ -161,5 +174,49 @@ struct TransformerBlock {
         let y = attentionNorm.apply(x + dropout(linear(attended, output), hiddenDropout))
         let z = linear(Tensor.gelu(linear(y, expand)), contract)
         return feedForwardNorm.apply(y + dropout(z, hiddenDropout))
+    }
+
+    /// `apply` without dropout, for the last position of each sequence only (`[sequences, width]`): the newest
+    /// position sees every unpadded key (causal mask), and a sequence with no unpadded key attends to nothing (a zero
+    /// row, as `Tensor.multiHeadAttention` gives).
+    func applyNewest(_ x: Tensor, length: Int, heads: Int, keyPadding: [Bool]) -> Matrix {
+        func linear(_ input: Tensor, _ layer: (weight: Tensor, bias: Tensor)) -> Tensor {
+            Tensor.linear(input, weight: layer.weight, bias: layer.bias)
+        }
+        let width = x.value.cols, sequences = x.value.rows / length, headWidth = width / heads
+        let scale = 1 / Float(headWidth).squareRoot()
+        let newest = Tensor(Self.newestRows(x.value, length: length))
+        let q = linear(newest, query).value, k = linear(x, key).value, v = linear(x, value).value
+        var attended = Matrix(rows: sequences, cols: width)
+        var weights = [Float](repeating: 0, count: length)
+        for s in 0..<sequences {
+            for h in 0..<heads {
+                let column = h * headWidth
+                var maximum = -Float.infinity
+                for j in 0..<length where !keyPadding[s * length + j] {
+                    var dot: Float = 0
+                    for c in column..<(column + headWidth) { dot += q[s, c] * k[s * length + j, c] }
+                    weights[j] = dot * scale
+                    maximum = max(maximum, weights[j])
+                }
+                guard maximum > -.infinity else { continue }
+                var total: Float = 0
+                for j in 0..<length {
+                    weights[j] = keyPadding[s * length + j] ? 0 : Foundation.exp(weights[j] - maximum)
+                    total += weights[j]
+                }
+                for j in 0..<length where weights[j] > 0 {
+                    let w = weights[j] / total
+                    for c in column..<(column + headWidth) { attended[s, c] += w * v[s * length + j, c] }
+                }
+            }
+        }
+        let y = attentionNorm.apply(newest + linear(Tensor(attended), output))
+        return feedForwardNorm.apply(y + linear(Tensor.gelu(linear(y, expand)), contract)).value
+    }
+
+    /// The last row of each `length`-row sequence: the newest position.
+    static func newestRows(_ x: Matrix, length: Int) -> Matrix {
+        Matrix(rows: x.rows / length, cols: x.cols, values: (0..<(x.rows / length)).flatMap { Array(x.row($0 * length + length - 1)) })
     }
 }
