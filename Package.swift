@@ -96,6 +96,7 @@ let package = Package(
         // Store conformance against SQLite and a throwaway PostgreSQL server; replicas on one PostgreSQL.
         .testTarget(name: "AffinityStoreTests", dependencies: [
             "AffinityCore", "AffinityData", "AffinityServing", "AffinityServer", "AffinityPostgres", "AffinityTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ]
 )

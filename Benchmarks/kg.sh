@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Knowledge-graph recommenders on ml-100k (RecBole protocol: per-user random 8:1:1 split, full ranking, early
-# stopping on valid MRR@10, each model's defaults): CKE and KGAT with ml-100k.kg/.link, the same models with
-# every fact removed (`knowledge_graph=false`, the ablation; `MODEL-nodiffusion` runs DiffKG with `diffusion=false`), and BPR-MF, LightGCN and MostPop on the same splits.
+# stopping on valid MRR@10, each model's defaults): CKE, KGAT, KGIN and DiffKG with ml-100k.kg/.link, the same
+# models with every fact removed (`knowledge_graph=false`, the ablation; `MODEL-nodiffusion` runs DiffKG with
+# `diffusion=false`), and BPR-MF, LightGCN and MostPop on the same splits.
 # One run per model and seed; the table gives test Recall/NDCG@10/20, seconds per epoch and peak memory.
 # EXTRA is passed to every run and names the output folder, e.g. "--split cold:0.8,0.1,0.1" for cold-start items
 # (only the held-out items are ranked, through their facts).
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-../shared/data/ml-100k}
-models=${2:-"mostpop bpr lightgcn cke cke-nokg kgat kgat-nokg"}
+models=${2:-"mostpop bpr lightgcn cke cke-nokg kgat kgat-nokg kgin kgin-nokg"}
 seeds=${3:-"2020 2021 2022"}
 read -r -a extra <<< "${4:-}"
 # SCRATCH: another SwiftPM build folder for the release build (so a debug build can run beside it).

@@ -13,7 +13,7 @@ BIN="${AFFINITY_BIN:-.build/release/affinity}"
 PY=${SPARK_PYTHON:-$HOME/.cache/affinity-spark/venv/bin/python}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)  load: $(cut -d' ' -f1 /proc/loadavg)"
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
 model=${MODEL:-$out/model.affinity}
 if [ -z "${MODEL:-}" ]; then
   $BIN train --data "$data" --model bpr --set epochs=20 --set eval_step=100 --quiet --save "$model" >/dev/null
@@ -22,9 +22,11 @@ cut -d' ' -f1 "$data/train.txt" > "$out/users.txt"
 echo "users: $(wc -l < "$out/users.txt")"
 seconds() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
 single=$(seconds sh -c "'$BIN' score --model '$model' -k $k < '$out/users.txt' > '$out/single.jsonl'")
-spark=$(seconds "$PY" examples/spark/score_users.py --users "$out/users.txt" --model "$model" --output "$out/spark.jsonl" \
-  --master "$master" --affinity "$BIN" -k "$k" 2>"$out/spark.log" >/dev/null) || { tail -20 "$out/spark.log"; exit 1; }
+# The job's own output goes to a log inside the timed command: only the time reaches $(…).
+spark=$(seconds sh -c "'$PY' examples/spark/score_users.py --users '$out/users.txt' --model '$model' --output '$out/spark.jsonl' \
+  --master '$master' --affinity '$BIN' -k $k >'$out/spark.log' 2>&1") || { tail -20 "$out/spark.log"; exit 1; }
 if cmp -s <(sort "$out/single.jsonl") <(sort "$out/spark.jsonl"); then same=identical; else same=DIFFERENT; fi
 printf '| affinity score alone | Spark %s, rdd.pipe | outputs |\n|---|---|---|\n| %.1f s | %.1f s | %s (%s lines) |\n' \
   "$master" "$single" "$spark" "$same" "$(wc -l < "$out/spark.jsonl")"
 [ "$same" = identical ]
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -220,6 +220,29 @@ public struct PostgresStoreError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
 
+    /// The error a failed query becomes: `StoreUnavailableError` (answered 503) when the server cannot be reached
+    /// or is shutting down or starting up, a `PostgresStoreError` (a fault: 500) otherwise.
+    static func classify(_ error: any Error) -> any Error {
+        if error is StoreUnavailableError { return error }
+        if isUnreachable(error) { return StoreUnavailableError("PostgreSQL: \(describe(error))") }
+        return PostgresStoreError(describe(error))
+    }
+
+    /// Connection failures, a connection the server closed, and the server's own "operator intervention" (SQLSTATE
+    /// class 57: shutting down, starting up, terminated by the administrator) and "connection exception" (class 08).
+    private static func isUnreachable(_ error: any Error) -> Bool {
+        if let psql = error as? PSQLError {
+            switch psql.code {
+            case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown: return true
+            case .server:
+                let state = psql.serverInfo?[.sqlState] ?? ""
+                return state.hasPrefix("57") || state.hasPrefix("08")
+            default: return false
+            }
+        }
+        return error is IOError || error is ChannelError || error is NIOConnectionError
+    }
+
     /// postgres-nio's errors print a generic text; their reflection carries the server's message.
     static func describe(_ error: any Error) -> String {
         if let known = error as? PostgresStoreError { return known.description }
@@ -263,12 +286,20 @@ public struct PostgresLocation: Sendable {
             + (socketDirectory.map { "?host=\($0)" } ?? "")
     }
 
+    /// A request waits at most `connectTimeout` for a connection before it is answered 503 (postgres-nio's default
+    /// is 10 s; an unreachable host should not hold requests that long).
     var configuration: PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
         if let socketDirectory {
-            return .init(unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)", username: user, password: password, database: database)
+            configuration = .init(unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)", username: user, password: password, database: database)
+        } else {
+            configuration = .init(host: host, port: port, username: user, password: password, database: database, tls: .disable)
         }
-        return .init(host: host, port: port, username: user, password: password, database: database, tls: .disable)
+        configuration.options.connectTimeout = Self.connectTimeout
+        return configuration
     }
+
+    static let connectTimeout = TimeAmount.seconds(3)
 }
 
 /// A fixed set of connections used in turn; a closed one (the server restarted) is replaced on next use.
@@ -318,7 +349,7 @@ final class PostgresConnections: Sendable {
     @discardableResult
     func run(_ query: PostgresQuery) throws -> PostgresQueryResult {
         do { return try self.query(query).wait() } catch {
-            throw PostgresStoreError(PostgresStoreError.describe(error))
+            throw PostgresStoreError.classify(error)
         }
     }
 
@@ -326,7 +357,7 @@ final class PostgresConnections: Sendable {
     @discardableResult
     func runAsync(_ query: PostgresQuery) async throws -> PostgresQueryResult {
         do { return try await self.query(query).get() } catch {
-            throw PostgresStoreError(PostgresStoreError.describe(error))
+            throw PostgresStoreError.classify(error)
         }
     }
 

@@ -67,6 +67,13 @@ public protocol EventStore: AnyObject, Sendable {
     func close() throws
 }
 
+/// The store cannot be reached (its server is down or restarting): the request may succeed if retried later, so
+/// the HTTP layer answers 503 rather than 500. A write that fails with it was not acknowledged.
+public struct StoreUnavailableError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
 extension EventStore {
     @discardableResult
     public func append(_ events: [Event]) async throws -> ClosedRange<Int64>? { try await append(events, source: "api") }

@@ -82,6 +82,9 @@ struct ServiceState: Sendable {
     var stopping = false
     /// Called on the retrain's thread just before it fits (tests hold a retrain in flight with it).
     var beforeRetrainFit: (@Sendable () -> Void)?
+    /// While a new snapshot's per-user state is rebuilt off the lock: the writes applied meanwhile, in order, to be
+    /// replayed onto it at the swap (`rebuildAndSwap`). Nil when no rebuild runs.
+    var writesDuringRebuild: [WriteDuringRebuild]?
 
     /// Records the events' items as seen and re-solves the touched users' fold-in; returns how many users changed.
     mutating func apply(_ events: [Event]) -> Int {
@@ -104,9 +107,31 @@ struct ServiceState: Sendable {
     }
 
     mutating func dropUserState(_ user: String) {
+        writesDuringRebuild?.append(.deletion(user))
         if let items = seen[user] { for i in items { itemCounts[Int(i)] -= 1 } }
         seen[user] = nil
         folded[user] = nil
+    }
+
+    /// Installs `next` with the per-user state rebuilt for it, then replays the writes that landed during the
+    /// rebuild, so that the model, seen items, counts and fold-ins change in one step.
+    mutating func swap(to next: ServingModel, rebuilt: RebuiltUserState) {
+        let writes = writesDuringRebuild ?? []
+        writesDuringRebuild = nil
+        model = next
+        seen = rebuilt.seen
+        itemCounts = rebuilt.counts
+        folded = rebuilt.folded
+        for write in writes {
+            switch write {
+            case .deletion(let user):
+                dropUserState(user)
+            case .events(let events, let ids):
+                // A batch is one transaction: the scan read all of it (it is in `rebuilt`) or none of it.
+                if let ids, rebuilt.scanned(ids.lowerBound) { continue }
+                _ = apply(events)
+            }
+        }
     }
 
     /// The stored interactions of every user other than `user` known to `snapshot`, in its index space.
@@ -117,6 +142,32 @@ struct ServiceState: Sendable {
             for i in items { pairs.users.append(u); pairs.items.append(i) }
         }
         return pairs
+    }
+}
+
+/// A write applied to the served state while a new snapshot's state was being rebuilt.
+enum WriteDuringRebuild: Sendable {
+    /// Stored events; `ids` when this process stored them (nil: read from another replica's change feed).
+    case events([Event], ids: ClosedRange<Int64>?)
+    case deletion(String)
+}
+
+/// Seen items, popularity counts and fold-ins for a snapshot, computed from the store without holding the lock.
+struct RebuiltUserState: Sendable {
+    var seen: [String: [Int32]] = [:]
+    var counts: [Int32]
+    var folded: [String: [Float]] = [:]
+    /// The ids of the events the scan read, ascending. Kept whole, not as a high-water mark: PostgreSQL commits
+    /// ids out of order, so a batch stored during the scan can have a lower id than one the scan read.
+    var scannedIDs: [Int64] = []
+
+    func scanned(_ id: Int64) -> Bool {
+        var low = 0, high = scannedIDs.count
+        while low < high {
+            let middle = (low + high) / 2
+            if scannedIDs[middle] < id { low = middle + 1 } else { high = middle }
+        }
+        return low < scannedIDs.count && scannedIDs[low] == id
     }
 }
 
@@ -175,7 +226,7 @@ public final class RecommendationService: Sendable {
            mark[..<at] == artifact.header.dataFingerprint, let id = Int64(mark[mark.index(after: at)...]) {
             watermark = id
         }
-        try rebuildState(after: watermark)
+        try rebuildAndSwap(to: currentModel, after: watermark) { _ in }
     }
 
     /// What runs beside the HTTP server and stops on graceful shutdown: the retrain loop, then the scoring
@@ -264,13 +315,21 @@ public final class RecommendationService: Sendable {
     @discardableResult
     public func ingest(_ events: [Event]) async throws -> (ids: ClosedRange<Int64>?, usersUpdated: Int) {
         let ids = try await store.append(events)
-        return (ids, state.withLockedValue { $0.apply(events) })
+        return (ids, state.withLockedValue { s in
+            s.writesDuringRebuild?.append(.events(events, ids: ids))
+            return s.apply(events)
+        })
     }
 
     /// Applies events another process stored (read from the store's change feed): the state update `ingest`
     /// makes after its append. Returns the number of users whose recommendations changed.
     @discardableResult
-    public func applyStoredElsewhere(_ events: [Event]) -> Int { state.withLockedValue { $0.apply(events) } }
+    public func applyStoredElsewhere(_ events: [Event]) -> Int {
+        state.withLockedValue { s in
+            s.writesDuringRebuild?.append(.events(events, ids: nil))
+            return s.apply(events)
+        }
+    }
 
     /// Forgets a user another process deleted from the store: their state and row at once, the items'
     /// embeddings by the approximate unlearning step.
@@ -425,15 +484,14 @@ public final class RecommendationService: Sendable {
         let newHeader = artifact.header
         if let modelPath { try artifact.write(to: modelPath) }
         let next = ServingModel(artifact: artifact, foldIn: foldInSettings)
-        let lateDeletes = state.withLockedValue { s -> Set<String> in
-            s.model = next
+        try store.setMeta("model_watermark", "\(newHeader.dataFingerprint)@\(watermark)")
+        var lateDeletes = Set<String>()
+        try rebuildAndSwap(to: next, after: watermark) { s in
             s.version = max(s.version + 1, nextVersion)
             s.lastTraining = newHeader.createdAt
             s.lastRetrainError = nil
-            return s.deletedDuringRetrain
+            lateDeletes = s.deletedDuringRetrain
         }
-        try store.setMeta("model_watermark", "\(newHeader.dataFingerprint)@\(watermark)")
-        try rebuildState(after: watermark)
         // Users deleted while training ran were in its snapshot: unlearn them from the new model too.
         for user in lateDeletes {
             guard let u = users.dense(user) else { continue }
@@ -444,49 +502,67 @@ public final class RecommendationService: Sendable {
                                             "model_version": "\(modelVersion)"])
     }
 
-    /// Serves a version of the store's model registry (a worker published it): the new snapshot is built off the
-    /// lock, swapped in under it, then seen items and fold-ins are rebuilt for it. Requests are served throughout,
+    /// Serves a version of the store's model registry (a worker published it): the new snapshot, its seen items
+    /// and its fold-ins are built off the lock and swapped in together under it. Requests are served throughout,
     /// each by the old or the new version.
     public func installLive(version: Int, artifact: ModelArtifact) throws {
+        let started = Date()
         let next = ServingModel(artifact: artifact, foldIn: foldInSettings)
         let watermark = StoreRefit.watermark(of: artifact.header) ?? 0
-        state.withLockedValue { s in
-            s.model = next
+        try rebuildAndSwap(to: next, after: watermark) { s in
             s.version += 1
             s.registryVersion = version
             s.lastTraining = artifact.header.createdAt
         }
-        try rebuildState(after: watermark)
         // A user deleted while the worker trained is in the new model but has no stored events: forget them again.
         let deleted = state.withLockedValue { s in s.model.users.rawIDs.filter { s.seen[$0] == nil } }
         for user in deleted { _ = try unlearnAndSwap(user: user, items: nil) }
-        logger.info("now serving the registry's live version", metadata: ["registry_version": "\(version)", "deleted_since": "\(deleted.count)"])
+        logger.info("now serving the registry's live version", metadata: [
+            "registry_version": "\(version)", "deleted_since": "\(deleted.count)",
+            "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(started)))"])
     }
 
     /// The registry version being served (nil unless a worker trains).
     public var registryVersion: Int? { state.withLockedValue { $0.registryVersion } }
 
-    /// Rebuilds seen items, counts and fold-ins from the store for the current model. Events with id >
-    /// `after` arrived after the model's training snapshot and are folded in.
-    private func rebuildState(after watermark: Int64) throws {
-        var newSeen: [String: [Int32]] = [:]
-        var counts = [Int32](repeating: 0, count: currentModel.itemCount)
-        var late = Set<String>()
-        let snapshot = currentModel
-        try store.forEachInteraction { id, user, item in
-            guard let i = snapshot.items.dense(item) else { return }
-            newSeen[user, default: []].append(i)
-            counts[Int(i)] += 1
-            if id > watermark { late.insert(user) }
+    /// Makes `next` the served snapshot together with its seen items, counts and fold-ins, rebuilt from the store
+    /// off the lock (events with id > `watermark` arrived after its training snapshot and are folded in). Writes
+    /// that land meanwhile are recorded and replayed at the swap, which also runs `update` under the same lock.
+    /// One rebuild at a time: the in-process retrain, a registry swap (the change follower's thread) and the
+    /// initialiser never overlap.
+    private func rebuildAndSwap(to next: ServingModel, after watermark: Int64, _ update: (inout ServiceState) -> Void) throws {
+        state.withLockedValue { $0.writesDuringRebuild = [] }
+        let rebuilt: RebuiltUserState
+        do {
+            rebuilt = try rebuiltUserState(for: next, after: watermark)
+        } catch {
+            state.withLockedValue { $0.writesDuringRebuild = nil }
+            throw error
         }
         state.withLockedValue { s in
-            s.seen = newSeen
-            s.itemCounts = counts
-            s.folded = [:]
-            // A user with stored events the model has no row for (or, after a restart, any events newer than
-            // the model) is served by fold-in.
-            for user in s.seen.keys where s.model.users.dense(user) == nil || late.contains(user) { s.refold(user) }
+            s.swap(to: next, rebuilt: rebuilt)
+            update(&s)
         }
+    }
+
+    private func rebuiltUserState(for snapshot: ServingModel, after watermark: Int64) throws -> RebuiltUserState {
+        var rebuilt = RebuiltUserState(counts: [Int32](repeating: 0, count: snapshot.itemCount))
+        var late = Set<String>()
+        try store.forEachInteraction { id, user, item in
+            rebuilt.scannedIDs.append(id)  // the stores read in id order
+            guard let i = snapshot.items.dense(item) else { return }
+            rebuilt.seen[user, default: []].append(i)
+            rebuilt.counts[Int(i)] += 1
+            if id > watermark { late.insert(user) }
+        }
+        // A user with stored events the model has no row for (or, after a restart, any events newer than the
+        // model) is served by fold-in, solved from all their items and anchored at the trained row.
+        for (user, items) in rebuilt.seen {
+            let row = snapshot.users.dense(user)
+            guard row == nil || late.contains(user) else { continue }
+            rebuilt.folded[user] = snapshot.foldIn(items: items, prior: row.map { snapshot.userVector($0) })
+        }
+        return rebuilt
     }
 }
 

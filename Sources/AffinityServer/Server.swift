@@ -141,6 +141,11 @@ struct ServiceMiddleware<Context: RequestContext>: RouterMiddleware {
             response = errorResponse(error.status, error.message)
         } catch let error as HTTPError {  // the router's own: not found, method not allowed, body too large
             response = errorResponse(error.status, error.body ?? error.status.reasonPhrase)
+        } catch let error as StoreUnavailableError {
+            logger.warning("store unreachable", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            var unavailable = errorResponse(.serviceUnavailable, "the event store is unreachable, retry later: \(error.description)")
+            unavailable.headers[.retryAfter] = "1"
+            response = unavailable
         } catch {
             logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             response = errorResponse(.internalServerError, "internal error")

@@ -32,7 +32,9 @@ public final class ScoringQueue: @unchecked Sendable {
         self.maxBatch = maxBatch
         running = max(1, workers)
         for _ in 0..<max(1, workers) {
-            let thread = Thread { [unowned self] in self.work() }
+            // A strong reference: the queue outlives its threads, even when its owner drops it without `stop()`
+            // before a thread has started (an unowned one would then read a freed object).
+            let thread = Thread { self.work() }
             thread.name = "affinity-scoring"
             thread.start()
         }

@@ -47,6 +47,14 @@ final class TestPostgres: Sendable {
         }
     }()
 
+    /// A server of the caller's own, for a test that stops and restarts it (the shared one serves other tests);
+    /// the caller stops it. Cancels the test with the reason when PostgreSQL cannot start.
+    static func dedicated() throws -> TestPostgres {
+        do { return try TestPostgres() } catch {
+            try Test.cancel("PostgreSQL is unavailable: \(error)")
+        }
+    }
+
     private init() throws {
         guard let binaries = Self.findBinaries() else {
             throw StartFailure(reason: "no initdb/pg_ctl found (set AFFINITY_PG_BIN, or install Debian's postgresql package)")
@@ -73,9 +81,7 @@ final class TestPostgres: Sendable {
         var lastOutput = ""
         for _ in 0..<3 {
             let port = Self.freePort()
-            let options = "-c listen_addresses=127.0.0.1 -p \(port) -k \(folder) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
-            let start = Self.run(binaries + "/pg_ctl", ["-D", folder + "/data", "-l", folder + "/server.log", "-o", options, "-w", "-t", "30", "start"],
-                                 as: serverUser)
+            let start = Self.startServer(binaries: binaries, folder: folder, port: port, as: serverUser)
             if start.status == 0 { started = (port, start.output); break }
             lastOutput = start.output + ((try? String(contentsOfFile: folder + "/server.log", encoding: .utf8))?.suffix(400).description ?? "")
         }
@@ -92,6 +98,22 @@ final class TestPostgres: Sendable {
         let create = Self.run(binaries + "/createdb", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", String(name)])
         guard create.status == 0 else { throw StartFailure(reason: "createdb failed: \(create.output)") }
         return "postgres://postgres@127.0.0.1:\(port)/\(name)"
+    }
+
+    private static func startServer(binaries: String, folder: String, port: Int, as serverUser: String?) -> (status: Int32, output: String) {
+        let options = "-c listen_addresses=127.0.0.1 -p \(port) -k \(folder) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
+        return run(binaries + "/pg_ctl", ["-D", folder + "/data", "-l", folder + "/server.log", "-o", options, "-w", "-t", "30", "start"],
+                   as: serverUser)
+    }
+
+    /// Stops the server as an operator restarting it would (`-m fast`: open sessions are terminated); the data stays.
+    func stopServer() -> (status: Int32, output: String) {
+        Self.run(binaries + "/pg_ctl", ["-D", folder + "/data", "-m", "fast", "-w", "stop"], as: serverUser)
+    }
+
+    /// Starts the stopped server again, on the same port.
+    func restartServer() -> (status: Int32, output: String) {
+        Self.startServer(binaries: binaries, folder: folder, port: port, as: serverUser)
     }
 
     func stop() {

@@ -60,11 +60,14 @@ struct WorkerTests {
         let (record, live) = try #require(try store.liveArtifact())
         let service = try RecommendationService(artifact: live, store: store, workerTrains: true, registryVersion: record.version)
         // The fit reads the events, then r2 is deleted before the version is published.
-        let published = try worker.trainOnce(beforeFit: {
-            let deleted = DispatchSemaphore(value: 0)
-            Task.detached { _ = try? await service.forget(user: "r2", retrain: false); deleted.signal() }
-            deleted.wait()
-        })
+        // The fit blocks its thread until the deletion is done, so it runs off the cooperative pool that the deletion needs.
+        let published = try await offCooperativePool {
+            try worker.trainOnce(beforeFit: {
+                let deleted = DispatchSemaphore(value: 0)
+                Task.detached { _ = try? await service.forget(user: "r2", retrain: false); deleted.signal() }
+                deleted.wait()
+            })
+        }
         #expect(try store.count(user: "r2") == 0)
         let artifact = try ModelArtifact.decode(workerStore.modelBytes(published), path: "v\(published.version)")
         #expect(artifact.header.userIDs.contains("r2"))  // the fit saw r2's events
@@ -82,16 +85,25 @@ struct WorkerTests {
         try worker.publishInitial(ReplicaTests.artifact())
         let (record, live) = try #require(try store.liveArtifact())
         let service = try RecommendationService(artifact: live, store: store, workerTrains: true, registryVersion: record.version)
+        // A newcomer served by fold-in on the old version (their seen items excluded) and by a trained row on the new.
+        try await service.ingest([Event(user: "newcomer", item: "m2"), Event(user: "newcomer", item: "m5")])
         let next = try worker.trainOnce()
         let nextArtifact = try ModelArtifact.decode(store.modelBytes(next))
-        let oldTop = await service.recommendations(user: "r3", k: 6, excludeSeen: false).items.map(\.id)
+        // Each read asks for a trained user (nothing excluded) and for the newcomer (seen items excluded); an
+        // answer carries the version that served it, and must be exactly that version's answer.
+        @Sendable func read() async -> [[String]] {
+            let trained = await service.recommendations(user: "r3", k: 6, excludeSeen: false)
+            let newcomer = await service.recommendations(user: "newcomer", k: 4, excludeSeen: true)
+            return [trained, newcomer].map { ["v\($0.modelVersion)", $0.source.rawValue] + $0.items.map(\.id) }
+        }
+        let oldAnswers = await read()
+        #expect(oldAnswers[1][1] == RecommendationSource.foldIn.rawValue)
         let stop = ManagedAtomicFlag()
         let readers = (0..<4).map { _ in
             Task.detached { () -> (reads: Int, answers: Set<[String]>) in
                 var reads = 0, answers = Set<[String]>()
                 while !stop.isSet || reads == 0 {
-                    let top = await service.recommendations(user: "r3", k: 6, excludeSeen: false)
-                    answers.insert(top.items.map(\.id))
+                    answers.formUnion(await read())
                     reads += 1
                 }
                 return (reads, answers)
@@ -101,11 +113,45 @@ struct WorkerTests {
         try service.installLive(version: next.version, artifact: nextArtifact)
         try await Task.sleep(for: .milliseconds(20))
         stop.set()
-        let newTop = await service.recommendations(user: "r3", k: 6, excludeSeen: false).items.map(\.id)
+        let newAnswers = await read()
+        #expect(newAnswers[1][1] == RecommendationSource.model.rawValue)
+        #expect(oldAnswers[0][0] != newAnswers[0][0])
         for reader in readers {
             let result = await reader.value
             #expect(result.reads > 0)
-            #expect(result.answers.isSubset(of: [oldTop, newTop]), "an answer from neither version: \(result.answers)")
+            #expect(result.answers.isSubset(of: Set(oldAnswers + newAnswers)), "an answer from neither version: \(result.answers)")
+        }
+    }
+
+    @Test("events stored while a new version's state is rebuilt are kept by the swap")
+    func writesDuringSwapAreReplayed() async throws {
+        let location = try StoreKind.sqlite.freshLocation()
+        let store = try location.open()
+        defer { try? store.close() }
+        let worker = Self.worker(location, store)
+        try worker.publishInitial(ReplicaTests.artifact())
+        let (record, live) = try #require(try store.liveArtifact())
+        let service = try RecommendationService(artifact: live, store: store, workerTrains: true, registryVersion: record.version)
+        let next = try worker.trainOnce()
+        let nextArtifact = try ModelArtifact.decode(store.modelBytes(next))
+        // Writers run while the swap rebuilds; every event they stored must be in the swapped-in state.
+        let stop = ManagedAtomicFlag()
+        let writer = Task.detached { () -> Int in
+            var written = 0
+            while !stop.isSet || written == 0 {
+                _ = try await service.ingest([Event(user: "late\(written)", item: "m\(written % 6)")])
+                written += 1
+            }
+            return written
+        }
+        try await Task.sleep(for: .milliseconds(10))
+        try service.installLive(version: next.version, artifact: nextArtifact)
+        stop.set()
+        let written = try await writer.value
+        for n in 0..<written {
+            let top = await service.recommendations(user: "late\(n)", k: 6, excludeSeen: true)
+            #expect(top.source == .foldIn, "late\(n)'s event was lost by the swap")
+            #expect(!top.items.map(\.id).contains("m\(n % 6)"))
         }
     }
 
@@ -135,11 +181,11 @@ struct WorkerTests {
         let location = try kind.freshLocation()
         let store = try location.open()
         defer { try? store.close() }
-        // A model whose refit takes seconds: 40,000 interactions, 50 epochs.
+        // A model whose refit takes a minute or more: 40,000 interactions, 300 epochs (it is killed long before).
         var rng = SeededGenerator(seed: 9)
         let users = 2_000, items = 500, d = 16, n = 40_000
         let header = ModelArtifact.Header(
-            model: "bpr", hyperparameters: ["embedding_size": "\(d)"], retrainEpochs: 50, seed: 3, dataset: "slow",
+            model: "bpr", hyperparameters: ["embedding_size": "\(d)"], retrainEpochs: 300, seed: 3, dataset: "slow",
             dataFingerprint: "slow-1", createdAt: "2026-12-05T00:00:00Z",
             userIDs: (0..<users).map { "u\($0)" }, itemIDs: (0..<items).map { "i\($0)" }, itemTitles: nil,
             dimension: d, interactionCount: n)
@@ -160,12 +206,13 @@ struct WorkerTests {
         }
         let log = Fixtures.temporaryFolder("worker") + "/worker.log"
         let pid = try Self.spawn(executable, ["worker", "--store", storeArgument, "--once"], output: log)
-        // Killed once it is fitting.
+        // Killed once it is fitting. The wait blocks this thread rather than suspending: a suspended task may not be
+        // resumed for seconds while the parallel suite keeps every cooperative thread busy, and the fit would finish.
         let clock = ContinuousClock(), start = clock.now
         var fitting = false
         while clock.now - start < .seconds(60) {
             if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("retraining") { fitting = true; break }
-            try await Task.sleep(for: .milliseconds(20))
+            usleep(20_000)
         }
         kill(pid, SIGKILL)
         var status: Int32 = 0

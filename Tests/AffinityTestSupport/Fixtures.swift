@@ -60,3 +60,12 @@ public enum Fixtures {
         return d
     }
 }
+
+/// Runs blocking work on a Dispatch thread and awaits it, so that a test which blocks (on a semaphore, a lock, a
+/// child process) never holds one of the few cooperative threads: on a 2-core machine the pool has two, and two
+/// tests blocked there on work that needs the pool deadlock the whole suite.
+public func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (done: CheckedContinuation<T, Error>) in
+        DispatchQueue.global().async { done.resume(with: Result { try body() }) }
+    }
+}
