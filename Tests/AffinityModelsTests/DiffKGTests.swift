@@ -64,10 +64,13 @@ import AffinityTestSupport
     }
     func testNDCG(_ model: any Recommender, _ split: DataSplit) -> Double { shared.testNDCG(model, split) }
 
-    @Test(.disabled("fails: NDCG@20 0.046 against MostPop 0.135 after 3 epochs; not yet diagnosed (docs/notes/RESULTS-diffkg.md)"))
-    func learnsAndBeatsMostPopWithADenoisedGraph() throws {
-        let (split, graph) = try movieLensWithFacts()
-        let model = try fitted(Self.small.merging(["epochs": "3"]) { a, _ in a }, split, graph) as! DiffKG
+    /// At the official 64-wide embeddings, with the official contrastive term (τ = 0.1, weight 0.1). At 16 wide the
+    /// same term's uniformity over every user and item swamps BPR on this dense fixture (NDCG@20 0.06 against
+    /// MostPop's 0.135 after 3 epochs; 0.14 at 32 wide, 0.21 at 64), as for SimGCL and LightGCL; the facts are
+    /// the dataset's films' alone, so the entity table and the denoiser's rows are ~1,300 wide, not ~9,700.
+    @Test func learnsAndBeatsMostPopWithADenoisedGraph() throws {
+        let (split, graph) = try movieLensWithFacts(datasetFilmsOnly: true)
+        let model = try fitted(Self.small.merging(["embedding_size": "64", "epochs": "2"]) { _, b in b }, split, graph) as! DiffKG
         let pop = try fitted([:], split, graph, model: "mostpop")
         #expect(testNDCG(model, split) > testNDCG(pop, split) * 1.05, "diffkg \(testNDCG(model, split)) vs mostpop \(testNDCG(pop, split))")
         // The rebuilt graph: facts of the original graph only, at most rebuild_k = 1 per item plus the inverses.
@@ -80,7 +83,7 @@ import AffinityTestSupport
     }
 
     @Test func deterministicUnderASeed() throws {
-        let (split, graph) = try movieLensWithFacts()
+        let (split, graph) = try movieLensWithFacts(datasetFilmsOnly: true)
         let settings = Self.small.merging(["epochs": "1"]) { a, _ in a }
         let a = try fitted(settings, split, graph) as! DiffKG, b = try fitted(settings, split, graph) as! DiffKG
         #expect(a.itemEmbeddings == b.itemEmbeddings && a.userEmbeddings == b.userEmbeddings)

@@ -288,14 +288,18 @@ public final class DiffKG: GradientModel, EmbeddingModel {
             loss = loss + Tensor.scale(squares, regularization)
         }
         guard denoisedFacts != nil, contrastWeight > 0 else { return loss }
-        // Eq. 12: the original-graph view's batch rows against every row of the denoised-graph view.
+        // Eq. 12: the original-graph view's batch rows against every row of the denoised-graph view, a mean over
+        // the batch's entries (the official `contrastLoss`); each distinct row is passed once, weighted by how
+        // often the batch lists it (the same loss and gradients, for a fraction of the logits).
         let other = Tensor.normalizeRows(propagate(originalFacts, dropout: messageDropout, rng: &rng))
         let denoised = Tensor.normalizeRows(main)
-        let userPart = Loss.infoNCE(anchors: Tensor.gather(other, rows: users), candidates: Tensor.sliceRows(denoised, 0..<userCount),
-                                    positives: users, temperature: temperature)
-        let itemPart = Loss.infoNCE(anchors: Tensor.gather(other, rows: positives.map { $0 + offset }),
+        let batchUsers = DistinctRows(users, bound: userCount), batchItems = DistinctRows(positives, bound: itemTotal)
+        let userPart = Loss.infoNCE(anchors: Tensor.gather(other, rows: batchUsers.rows),
+                                    candidates: Tensor.sliceRows(denoised, 0..<userCount),
+                                    positives: batchUsers.rows, weights: batchUsers.multiplicities, temperature: temperature)
+        let itemPart = Loss.infoNCE(anchors: Tensor.gather(other, rows: batchItems.rows.map { $0 + offset }),
                                     candidates: Tensor.sliceRows(denoised, userCount..<(userCount + itemTotal)),
-                                    positives: positives, temperature: temperature)
+                                    positives: batchItems.rows, weights: batchItems.multiplicities, temperature: temperature)
         return loss + Tensor.scale(userPart + itemPart, contrastWeight)
     }
 
