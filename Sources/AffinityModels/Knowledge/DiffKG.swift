@@ -32,10 +32,11 @@ import Darwin
 /// - Loss: mean BPR on the denoised-graph view + `reg` · Σ‖θ‖² over the recommender's parameters (the official
 ///   `calcRegLoss`) + the contrastive term.
 ///
-/// Where this differs from the official code: the official trainer passes the denoised graph as the positional
-/// `mess_dropout` argument, so its training batches read the original graph in both views; here the ranking view
-/// reads the denoised graph and the other view the original one, as the paper describes (eq. 12) and as its
-/// evaluation does. The diffusion runs over the items' rows only (the official code diffuses every entity's row,
+/// Where this differs from the official code: the official versions disagree on which graph the ranking view
+/// reads (one passes the denoised graph as the positional `mess_dropout` argument, so both views read the original
+/// graph; the latest rebuilds the graph, then trains and evaluates on the original one with half its facts
+/// dropped); here the ranking view reads the denoised graph and the other view the original one, as the paper
+/// describes (eq. 12) and as the version that reads its rebuilt graph does. The diffusion runs over the items' rows only (the official code diffuses every entity's row,
 /// ~34,600 of them on ml-100k, where only the item rows feed the recommender). The user–item graph has no
 /// self-loops (the shared `BipartiteGraph`). `diffusion=false` drops the diffusion and the contrastive term (the
 /// ablation): the model is then the knowledge encoder plus CKGC on the original graph.
@@ -337,9 +338,7 @@ public struct FactList: Sendable {
         self.heads = heads
         self.relations = relations
         self.tails = tails
-        var start = [Int](repeating: 0, count: nodeCount + 1)
-        for h in heads { start[Int(h) + 1] += 1 }
-        for n in 0..<nodeCount { start[n + 1] += start[n] }
+        let start = ItemKnowledgeGraph.headStarts(heads, entityCount: nodeCount)
         headStart = start
         pattern = SparsePattern(SparseMatrix(rows: nodeCount, cols: nodeCount, rowStart: start, colIndex: tails,
                                              values: [Float](repeating: 1, count: tails.count)))
