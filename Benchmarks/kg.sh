@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Knowledge-graph recommenders on ml-100k (RecBole protocol: per-user random 8:1:1 split, full ranking, early
-# stopping on valid MRR@10, each model's defaults): CKE, KGAT and KGIN with ml-100k.kg/.link, the same models with
-# every fact removed (`knowledge_graph=false`, the ablation), and BPR-MF, LightGCN and MostPop on the same splits.
+# stopping on valid MRR@10, each model's defaults): CKE, KGAT, KGIN and DiffKG with ml-100k.kg/.link, the same
+# models with every fact removed (`knowledge_graph=false`, the ablation; `MODEL-nodiffusion` runs DiffKG with
+# `diffusion=false`), and BPR-MF, LightGCN and MostPop on the same splits.
 # One run per model and seed; the table gives test Recall/NDCG@10/20, seconds per epoch and peak memory.
 # EXTRA is passed to every run and names the output folder, e.g. "--split cold:0.8,0.1,0.1" for cold-start items
 # (only the held-out items are ranked, through their facts).
@@ -23,6 +24,7 @@ for seed in $seeds; do
   for model in $models; do
     case $model in
       *-nokg) name=${model%-nokg}; settings=(--set knowledge_graph=false) ;;
+      *-nodiffusion) name=${model%-nodiffusion}; settings=(--set diffusion=false) ;;
       *) name=$model; settings=() ;;
     esac
     /usr/bin/time -v -o "$out/$model-$seed.time" $bin train --data "$data" --model "$name" --seed "$seed" "${settings[@]}" "${extra[@]}" \

@@ -79,10 +79,15 @@ public struct ItemKnowledgeGraph: Sendable {
         self.heads = heads
         self.relations = relations
         self.tails = tails
+        headStart = Self.headStarts(heads, entityCount: entityCount)
+    }
+
+    /// The CSR row starts of head-sorted triples: head h's are `start[h]..<start[h + 1]`.
+    public static func headStarts(_ heads: [Int32], entityCount: Int) -> [Int] {
         var start = [Int](repeating: 0, count: entityCount + 1)
         for h in heads { start[Int(h) + 1] += 1 }
         for e in 0..<entityCount { start[e + 1] += start[e] }
-        headStart = start
+        return start
     }
 
     public var tripleCount: Int { heads.count }

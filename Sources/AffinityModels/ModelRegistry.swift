@@ -23,6 +23,7 @@ public enum ModelRegistry {
         CKE.self,
         KGAT.self,
         KGIN.self,
+        DiffKG.self,
         SASRec.self,
         TiSASRec.self,
         BERT4Rec.self,

@@ -8,7 +8,9 @@ import AffinityTestSupport
 
 /// ml-latest-small (10-core users, 20-core items) with a small knowledge graph built from movies.csv: each film's
 /// genres and decade as facts, written as RecBole `.kg`/`.link` files and read back through the reader.
-func movieLensWithFacts(_ strategy: SplitStrategy = .userRandomRatio([0.8, 0.1, 0.1])) throws -> (DataSplit, ItemKnowledgeGraph) {
+/// `datasetFilmsOnly` writes the facts of the dataset's films alone (~1,300 films, not ~9,700, as entities).
+func movieLensWithFacts(_ strategy: SplitStrategy = .userRandomRatio([0.8, 0.1, 0.1]),
+                        datasetFilmsOnly: Bool = false) throws -> (DataSplit, ItemKnowledgeGraph) {
     let d = try Preprocessing(userCore: 10, itemCore: 20).apply(to: try Fixtures.movieLensSmall())
     let split = try DataSplit.make(d, strategy: strategy, seed: 2020)
     let movies = try String(contentsOfFile: Fixtures.repositoryRoot + "/data/ml-latest-small/movies.csv", encoding: .utf8)
@@ -16,6 +18,7 @@ func movieLensWithFacts(_ strategy: SplitStrategy = .userRandomRatio([0.8, 0.1, 
     for line in movies.split(separator: "\n").dropFirst() {
         guard let first = line.firstIndex(of: ","), let last = line.lastIndex(of: ",") else { continue }
         let id = line[..<first], title = line[line.index(after: first)..<last]
+        if datasetFilmsOnly && d.items.dense(String(id)) == nil { continue }
         link += "\(id)\tm.\(id)\n"
         for genre in line[line.index(after: last)...].split(separator: "|") { kg += "m.\(id)\tgenre\tg.\(genre)\n" }
         if let open = title.lastIndex(of: "("), let year = Int(title[title.index(after: open)...].prefix(4)) {

@@ -39,6 +39,11 @@ import AffinityTestSupport
                   "reg_weight": "0.1", "sim_regularity": "0.5"]),
         ("kgin", ["embedding_size": "4", "n_factors": "2", "context_hops": "3", "node_dropout_rate": "0", "mess_dropout_rate": "0",
                   "sim_regularity": "0.5", "ind": "cosine"]),
+        // DiffKG after one diffusion phase and rebuild (epochWillStart), both views and the contrastive term; and
+        // without the diffusion (the attention over the original facts in the ranking view).
+        ("diffkg", ["embedding_size": "4", "dims": "6", "d_emb_size": "4", "mess_dropout_rate": "0", "reg": "0.1", "ssl_reg": "0.5",
+                    "temp": "0.5", "rebuild_k": "2", "keepRate": "1"]),
+        ("diffkg", ["embedding_size": "4", "dims": "6", "mess_dropout_rate": "0", "reg": "0.1", "diffusion": "false", "res_lambda": "0.3"]),
         ("sige", ["embedding_size": "4", "knn_k": "2", "eps": "0.3", "view_weight": "0.5", "anchor_weight": "0.5", "fuse_weight": "0.5", "reg_weight": "0.1"]),
     ]
 
