@@ -101,9 +101,12 @@ struct ServiceState: Sendable {
 
     /// Solves the user's embedding from all their items, anchored at the trained one.
     mutating func refold(_ user: String) {
-        let items = seen[user] ?? []
-        let trained = model.users.dense(user).map { model.userVector($0) }
-        folded[user] = model.foldIn(items: items, prior: trained)
+        folded[user] = Self.foldIn(user, items: seen[user] ?? [], on: model)
+    }
+
+    /// `user`'s fold-in from `items` on `model`, anchored at their trained row when the model has one.
+    static func foldIn(_ user: String, items: [Int32], on model: ServingModel) -> [Float] {
+        model.foldIn(items: items, prior: model.users.dense(user).map { model.userVector($0) })
     }
 
     mutating func dropUserState(_ user: String) {
@@ -557,10 +560,8 @@ public final class RecommendationService: Sendable {
         }
         // A user with stored events the model has no row for (or, after a restart, any events newer than the
         // model) is served by fold-in, solved from all their items and anchored at the trained row.
-        for (user, items) in rebuilt.seen {
-            let row = snapshot.users.dense(user)
-            guard row == nil || late.contains(user) else { continue }
-            rebuilt.folded[user] = snapshot.foldIn(items: items, prior: row.map { snapshot.userVector($0) })
+        for (user, items) in rebuilt.seen where snapshot.users.dense(user) == nil || late.contains(user) {
+            rebuilt.folded[user] = ServiceState.foldIn(user, items: items, on: snapshot)
         }
         return rebuilt
     }
@@ -575,14 +576,7 @@ struct RetrainService: Service {
     func run() async {
         await withGracefulShutdownHandler {
             for await _ in service.retrainRequestStream {
-                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                    let thread = Thread { [service] in
-                        service.retrainRequestedNow()
-                        done.resume()
-                    }
-                    thread.name = "affinity-retrain"
-                    thread.start()
-                }
+                try? await onThreadOfItsOwn(named: "affinity-retrain") { [service] in service.retrainRequestedNow() }
             }
         } onGracefulShutdown: { [service] in
             service.stopRetraining()

@@ -131,7 +131,7 @@ public final class TrainingWorker: Sendable {
                 let request = try RetrainRequests.pending(in: store)
                 let scheduled = due.map { clock.now >= $0 } ?? false
                 if request != nil || scheduled {
-                    _ = try await Self.onOwnThread { try self.trainOnce(serving: request) }
+                    _ = try await onThreadOfItsOwn(named: "affinity-train") { try self.trainOnce(serving: request) }
                     due = every.map { clock.now + $0 }
                 }
             } catch {
@@ -141,15 +141,15 @@ public final class TrainingWorker: Sendable {
             try? await Task.sleep(for: poll)
         }
     }
+}
 
-    /// A fit is minutes of blocking work, and the lock may wait for another worker: both run on a thread of their
-    /// own, so that Swift's few cooperative threads stay free to handle SIGTERM meanwhile.
-    private static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (done: CheckedContinuation<T, Error>) in
-            let thread = Thread { done.resume(with: Result { try body() }) }
-            thread.name = "affinity-train"
-            thread.start()
-        }
+/// Runs blocking work (a fit takes minutes; a training lock may wait for another worker) on a thread of its own and
+/// awaits it, so that Swift's few cooperative threads stay free to serve requests and handle SIGTERM meanwhile.
+func onThreadOfItsOwn<T: Sendable>(named name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (done: CheckedContinuation<T, Error>) in
+        let thread = Thread { done.resume(with: Result { try body() }) }
+        thread.name = name
+        thread.start()
     }
 }
 

@@ -78,13 +78,8 @@ struct WorkerTests {
 
     @Test("every read during a version swap is answered, by the old or the new version")
     func swapUnderConcurrentReads() async throws {
-        let location = try StoreKind.sqlite.freshLocation()
-        let store = try location.open()
+        let (store, worker, service) = try Self.replicaOfAWorker()
         defer { try? store.close() }
-        let worker = Self.worker(location, store)
-        try worker.publishInitial(ReplicaTests.artifact())
-        let (record, live) = try #require(try store.liveArtifact())
-        let service = try RecommendationService(artifact: live, store: store, workerTrains: true, registryVersion: record.version)
         // A newcomer served by fold-in on the old version (their seen items excluded) and by a trained row on the new.
         try await service.ingest([Event(user: "newcomer", item: "m2"), Event(user: "newcomer", item: "m5")])
         let next = try worker.trainOnce()
@@ -125,13 +120,8 @@ struct WorkerTests {
 
     @Test("events stored while a new version's state is rebuilt are kept by the swap")
     func writesDuringSwapAreReplayed() async throws {
-        let location = try StoreKind.sqlite.freshLocation()
-        let store = try location.open()
+        let (store, worker, service) = try Self.replicaOfAWorker()
         defer { try? store.close() }
-        let worker = Self.worker(location, store)
-        try worker.publishInitial(ReplicaTests.artifact())
-        let (record, live) = try #require(try store.liveArtifact())
-        let service = try RecommendationService(artifact: live, store: store, workerTrains: true, registryVersion: record.version)
         let next = try worker.trainOnce()
         let nextArtifact = try ModelArtifact.decode(store.modelBytes(next))
         // Writers run while the swap rebuilds; every event they stored must be in the swapped-in state.
@@ -244,6 +234,16 @@ struct WorkerTests {
         quick.header.retrainEpochs = 1
         let quickRecord = try store.publishModel(.bytes(quick.encoded()), note: "one epoch", makeLive: true)
         #expect(try worker.trainOnce().version == quickRecord.version + 1)
+    }
+
+    /// A fresh SQLite store with the fixture model published by a worker, and a replica serving its live version.
+    static func replicaOfAWorker() throws -> (store: any AffinityStore, worker: TrainingWorker, service: RecommendationService) {
+        let location = try StoreKind.sqlite.freshLocation()
+        let store = try location.open()
+        let worker = Self.worker(location, store)
+        try worker.publishInitial(ReplicaTests.artifact())
+        let (record, live) = try #require(try store.liveArtifact())
+        return (store, worker, try RecommendationService(artifact: live, store: store, workerTrains: true, registryVersion: record.version))
     }
 
     static func spawn(_ program: String, _ arguments: [String], output: String) throws -> pid_t {

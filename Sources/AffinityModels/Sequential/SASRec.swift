@@ -81,7 +81,8 @@ public final class SASRec: SequenceNetwork {
     }
 
     /// The hidden states `[sequences · length, hidden]` of left-padded `inputs`; dropout only when `seed` is given.
-    func encode(_ inputs: [Int32], length: Int, seed: UInt64?) -> Tensor {
+    /// The first `blockCount` blocks (all of them by default) over every position.
+    func encode(_ inputs: [Int32], length: Int, seed: UInt64?, blockCount: Int? = nil) -> Tensor {
         var rng = seed.map { SeededGenerator(seed: $0) }
         func drop(_ x: Tensor, _ rate: Float) -> Tensor {
             guard rate > 0, rng != nil else { return x }
@@ -90,7 +91,7 @@ public final class SASRec: SequenceNetwork {
         var x = Tensor.addPositionEmbeddings(Tensor.embeddingLookup(itemTable, ids: inputs), positions: positionTable, length: length)
         x = drop(inputNorm.apply(x), hiddenDropout)
         let mask = AttentionMask(causal: true, keyPadding: inputs.map { $0 < 0 })
-        for block in blocks {
+        for block in blocks.prefix(blockCount ?? blocks.count) {
             x = block.apply(x, length: length, heads: heads, mask: mask, attentionDropout: rng == nil ? 0 : attentionDropout,
                             attentionSeed: rng?.next() ?? 0, dropout: drop(_:_:), hiddenDropout: hiddenDropout)
         }
@@ -115,16 +116,9 @@ public final class SASRec: SequenceNetwork {
     /// earlier positions enter the last block only as keys and values, so that block computes its query, attention,
     /// output projection and feed-forward for the newest position alone: serving's encoder does ~40 % less work.
     func encodeNewest(_ inputs: [Int32], length: Int) -> Matrix {
-        var x = Tensor.addPositionEmbeddings(Tensor.embeddingLookup(itemTable, ids: inputs), positions: positionTable, length: length)
-        x = inputNorm.apply(x)
-        let padding = inputs.map { $0 < 0 }
-        let mask = AttentionMask(causal: true, keyPadding: padding)
-        for block in blocks.dropLast() {
-            x = block.apply(x, length: length, heads: heads, mask: mask, attentionDropout: 0, attentionSeed: 0,
-                            dropout: { t, _ in t }, hiddenDropout: 0)
-        }
+        let x = encode(inputs, length: length, seed: nil, blockCount: max(0, blocks.count - 1))
         guard let last = blocks.last else { return TransformerBlock.newestRows(x.value, length: length) }
-        return last.applyNewest(x, length: length, heads: heads, keyPadding: padding)
+        return last.applyNewest(x, length: length, heads: heads, keyPadding: inputs.map { $0 < 0 })
     }
 }
 
